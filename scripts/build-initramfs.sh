@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Packs the test machine's initramfs: busybox, the /init script, kvmpp's modules,
+# the reference modules from the guest kernel, and the static test programs.
+# Usage: build-initramfs.sh OUTPUT.cpio.gz
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$1
+eval "$("$top/scripts/guest-kernel.sh")"
+build=$top/build
+
+stage=$(mktemp -d "$build/initramfs.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,modules/kvmpp,modules/reference}
+cp /bin/busybox "$stage/bin/busybox"
+cp "$top/scripts/guest/init" "$stage/init"
+cp "$build"/selftests/kvmpp-selftests "$build"/selftests/kvmpp-module-tests "$stage/bin/"
+cp "$top"/kernel/kvmpp.ko "$top"/kernel/kvmpp-amd.ko "$top"/kernel/kvmpp-intel.ko "$stage/modules/kvmpp/"
+
+# Debian may ship modules compressed; busybox insmod wants them plain.
+copy_module() {
+	local src
+	src=$(find "$MODDIR/kernel" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" | head -n1)
+	[ -n "$src" ] || { echo "build-initramfs: $1 not in $MODDIR" >&2; exit 1; }
+	case $src in
+	*.xz) xz -dc "$src" >"$2/$1.ko" ;;
+	*.zst) zstd -qdc "$src" >"$2/$1.ko" ;;
+	*) cp "$src" "$2/$1.ko" ;;
+	esac
+}
+for m in kvm kvm-amd kvm-intel irqbypass; do copy_module $m "$stage/modules/reference"; done
+copy_module msr "$stage/modules"
+
+(cd "$stage" && find . | cpio --quiet -o -H newc | gzip -1) >"$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The full suite: CMocka unit tests, then the selftests in each environment given.
+# Every environment runs even when an earlier one failed. Ends with one line
+# "N passed, M failed" over all of them and exits non-zero when M > 0.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+passed=0 failed=0 skipped=0
+broken=()
+
+add_result() {
+	local p f s
+	read -r p f s <"$1"
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+echo "== unit: CMocka tests of kernel logic"
+if ! make --no-print-directory -C "$top" unit; then broken+=(unit); fi
+if [ -f "$top/build/unit/result" ]; then add_result "$top/build/unit/result"; else failed=$((failed + 1)); fi
+
+for env in "$@"; do
+	if ! "$top/scripts/run-env.sh" "$env"; then broken+=("$env"); fi
+	if [ -f "$top/build/run/$env/result" ]; then add_result "$top/build/run/$env/result"; else failed=$((failed + 1)); fi
+done
+
+[ ${#broken[@]} -eq 0 ] || echo "== failed: ${broken[*]}"
+[ "$skipped" -eq 0 ] || echo "== $skipped skipped (hardware a test needs is absent in that environment)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#broken[@]} -eq 0 ]
