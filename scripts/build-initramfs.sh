@@ -14,7 +14,8 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,modules/kvmpp,modules/reference}
 cp /bin/busybox "$stage/bin/busybox"
 cp "$top/scripts/guest/init" "$stage/init"
-cp "$build"/selftests/kvmpp-selftests "$build"/selftests/kvmpp-module-tests "$stage/bin/"
+selftests=${SELFTESTS_DIR:-$build/selftests}
+cp "$selftests/kvmpp-selftests" "$selftests/kvmpp-module-tests" "$stage/bin/"
 cp "$top"/kernel/kvmpp.ko "$top"/kernel/kvmpp-amd.ko "$top"/kernel/kvmpp-intel.ko "$stage/modules/kvmpp/"
 
 # Debian may ship modules compressed; busybox insmod wants them plain.
