@@ -158,6 +158,9 @@ if [ -z "$verdict" ] && ! grep -q "kvmpp-harness: done" "$log"; then verdict="no
 if [ -z "$verdict" ] && [ "$summaries" -lt 2 ]; then
 	verdict="missing summary: $summaries of 2 test programs reported one"
 fi
+if [ -z "$verdict" ] && [ $((passed + failed + skipped)) -eq 0 ]; then
+	verdict="no test matches the filter '$filter'"
+fi
 if [ -z "$verdict" ] && [ "$failed" -gt 0 ]; then verdict="$failed test(s) failed"; fi
 
 echo "$passed $failed $skipped" >"$work/result"
