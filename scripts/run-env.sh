@@ -69,7 +69,7 @@ start_bochs() {
 		-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table "$iso" \
 		>"$work/xorriso.out" 2>&1
 	cat >"$work/bochsrc" <<-RC
-	cpu: model=corei7_skylake_x, count=1, ips=400000000
+	cpu: model=corei7_skylake_x, count=1, ips=100000000
 	memory: guest=256, host=256
 	romimage: file=/usr/share/bochs/BIOS-bochs-latest
 	vgaromimage: file=/usr/share/vgabios/vgabios.bin
