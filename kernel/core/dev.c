@@ -26,6 +26,8 @@ long kvmpp_dev_ioctl(struct file *file, unsigned int ioctl, unsigned long arg)
 		return kvmpp_check_extension(arg);
 	case KVM_GET_VCPU_MMAP_SIZE:
 		return arg ? -EINVAL : KVMPP_VCPU_MMAP_PAGES * PAGE_SIZE;
+	case KVM_GET_MSR_INDEX_LIST:
+		return kvmpp_x86_get_msr_index_list((void __user *)arg);
 	case KVM_TRACE_ENABLE:
 	case KVM_TRACE_PAUSE:
 	case KVM_TRACE_DISABLE:

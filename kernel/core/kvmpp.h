@@ -7,7 +7,14 @@
 
 #include <linux/fs.h>
 #include <linux/mm_types.h>
+#include <linux/refcount.h>
 #include <kvmpp/backend.h>
+
+#include "memslot.h"
+#include "../x86/tdp.h"
+#include "../x86/x86.h"
+
+struct kvmpp_vcpu;
 
 #define KVMPP_LOG_PREFIX "kvmpp: "
 
@@ -18,11 +25,80 @@
  */
 extern const struct kvmpp_backend_ops *kvmpp_backend;
 
+/* At most KVMPP_MAX_VCPUS vCPUs per VM, ids below KVMPP_MAX_VCPU_IDS, as x86 KVM. */
+#define KVMPP_MAX_VCPUS 1024
+#define KVMPP_MAX_VCPU_IDS 4096
+
 /* One virtual machine: what a VM fd refers to. */
 struct kvmpp_vm {
 	/* The process that created the VM; VM ioctls from any other mm are refused. */
 	struct mm_struct *mm;
+	/* The VM fd and every vCPU fd hold one; the last put frees the VM. */
+	refcount_t users;
+
+	struct kvmpp_vm_memory mem;	/* memslot.h */
+	struct kvmpp_tdp tdp;		/* x86/tdp.h */
+
+	/*
+	 * @lock serializes vCPU creation. @vcpus[0 .. @nr_vcpus) are published with
+	 * smp_store_release on @nr_vcpus and never change until the VM is freed, so
+	 * readers (TLB flushes) need no lock: smp_load_acquire(&vm->nr_vcpus).
+	 */
+	struct mutex lock;
+	struct kvmpp_vcpu *vcpus[KVMPP_MAX_VCPUS];
+	unsigned int nr_vcpus;
+	/* Shared by all vCPUs at page KVM_COALESCED_MMIO_PAGE_OFFSET of their mmap. */
+	struct page *coalesced_mmio_ring;
+
+	/* The backend's per-VM state (e.g. the SVM ASID or VMX VPID space). */
+	void *backend_data;
 };
+
+/* kvmpp_vcpu.mode: whether a kick has to interrupt the guest. */
+enum kvmpp_vcpu_mode {
+	KVMPP_OUTSIDE_GUEST_MODE,
+	KVMPP_IN_GUEST_MODE,
+};
+
+/* kvmpp_vcpu.requests: work to do before the next guest entry. */
+#define KVMPP_REQ_TLB_FLUSH	0
+
+/* One virtual CPU: what a vCPU fd refers to. */
+struct kvmpp_vcpu {
+	struct kvmpp_vm *vm;
+	u32 id;			/* KVM_CREATE_VCPU's argument */
+
+	/* Pages of the vCPU mmap area (KVM_GET_VCPU_MMAP_SIZE). */
+	struct kvm_run *run;
+	void *pio_data;
+
+	/* Serializes vCPU ioctls (KVM_RUN included), as KVM's vcpu->mutex. */
+	struct mutex mutex;
+	/* KVM_SET_SIGNAL_MASK: blocked while in KVM_RUN; under @mutex. */
+	bool sigset_active;
+	sigset_t sigset;
+
+	/*
+	 * @mode is written by the vCPU thread (IN_GUEST only with interrupts off)
+	 * and read by kickers; @requests bits are set by anyone, cleared by the vCPU
+	 * thread before entry. Ordering: see kvmpp_vcpu_enter_prepare().
+	 */
+	int mode;
+	int cpu;		/* CPU of the last entry, -1 before the first */
+	unsigned long requests;
+
+	struct kvmpp_x86_vcpu arch;
+	void *backend_data;
+};
+
+/* Called by backends with interrupts off around each entry (see vcpu.c). */
+void kvmpp_vcpu_enter_prepare(struct kvmpp_vcpu *vcpu);
+void kvmpp_vcpu_exit_done(struct kvmpp_vcpu *vcpu);
+
+/* Unmapped TDP entries must not be used any more: flush every vCPU's TLB. */
+void kvmpp_vm_flush_tlbs(struct kvmpp_vm *vm);
+void kvmpp_vm_get(struct kvmpp_vm *vm);
+void kvmpp_vm_put(struct kvmpp_vm *vm);
 
 /* hardware.c: virtualization is on on every online CPU while any VM exists. */
 int kvmpp_hardware_get(void);
@@ -36,5 +112,10 @@ long kvmpp_dev_ioctl(struct file *file, unsigned int ioctl, unsigned long arg);
 /* vm.c */
 int kvmpp_vm_create(unsigned long type);
 void kvmpp_vm_set_owner(struct module *owner);
+
+/* vcpu.c */
+int kvmpp_vcpu_create(struct kvmpp_vm *vm, unsigned long id);
+void kvmpp_vcpu_destroy(struct kvmpp_vcpu *vcpu);
+void kvmpp_vcpu_set_owner(struct module *owner);
 
 #endif /* KVMPP_CORE_H */

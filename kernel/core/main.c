@@ -51,6 +51,7 @@ int kvmpp_register_backend(const struct kvmpp_backend_ops *ops)
 
 	kvmpp_dev_fops.owner = ops->owner;
 	kvmpp_vm_set_owner(ops->owner);
+	kvmpp_vcpu_set_owner(ops->owner);
 	kvmpp_dev.mode = dev_mode;
 	r = misc_register(&kvmpp_dev);
 	if (r) {

@@ -3,7 +3,10 @@
  * kvmpp-amd.ko: the SVM backend. Probes for SVM with nested paging, then
  * registers its operations with the core.
  */
+#include <linux/io.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <asm/cpufeature.h>
 #include <asm/msr.h>
 #include <asm/svm.h>
@@ -11,11 +14,62 @@
 #include <kvmpp/backend.h>
 #include "svm.h"
 
+static int svm_vm_init(struct kvmpp_vm *vm)
+{
+	return kvmpp_tdp_init(vm, &svm_npt_format);
+}
+
+static void svm_vm_destroy(struct kvmpp_vm *vm)
+{
+	kvmpp_tdp_destroy(vm);
+}
+
+static int svm_vcpu_create(struct kvmpp_vcpu *vcpu)
+{
+	struct svm_vcpu *svm;
+	struct page *page;
+
+	svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
+	if (!svm)
+		return -ENOMEM;
+	page = alloc_page(GFP_KERNEL_ACCOUNT);
+	if (!page) {
+		kfree(svm);
+		return -ENOMEM;
+	}
+	svm->vmcb = page_address(page);
+	svm->vmcb_pa = page_to_phys(page);
+	vcpu->backend_data = svm;
+	svm_vmcb_reset(vcpu);
+	return 0;
+}
+
+static void svm_vcpu_free(struct kvmpp_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	free_page((unsigned long)svm->vmcb);
+	kfree(svm);
+}
+
 static const struct kvmpp_backend_ops svm_ops = {
 	.name = "svm",
 	.owner = THIS_MODULE,
 	.hardware_enable = svm_hardware_enable,
 	.hardware_disable = svm_hardware_disable,
+	.vm_init = svm_vm_init,
+	.vm_destroy = svm_vm_destroy,
+	.vcpu_create = svm_vcpu_create,
+	.vcpu_free = svm_vcpu_free,
+	.vcpu_reset = svm_vmcb_reset,
+	.vcpu_run = svm_vcpu_run,
+	.get_sregs = svm_get_sregs,
+	.set_sregs = svm_set_sregs,
+	.get_cpl = svm_get_cpl,
+	.is_long_mode = svm_is_long_mode,
+	.is_paging = svm_is_paging,
+	.get_msr = svm_get_msr,
+	.set_msr = svm_set_msr,
 };
 
 /* Refuse, with a line that says why, a CPU kvmpp cannot run guests on. */
@@ -49,15 +103,25 @@ static int __init svm_init(void)
 	r = svm_hardware_setup();
 	if (r)
 		return r;
+	r = svm_permission_maps_setup();
+	if (r)
+		goto err_hardware;
 	r = kvmpp_register_backend(&svm_ops);
 	if (r)
-		svm_hardware_unsetup();
+		goto err_maps;
+	return 0;
+
+err_maps:
+	svm_permission_maps_unsetup();
+err_hardware:
+	svm_hardware_unsetup();
 	return r;
 }
 
 static void __exit svm_exit(void)
 {
 	kvmpp_unregister_backend(&svm_ops);
+	svm_permission_maps_unsetup();
 	svm_hardware_unsetup();
 }
 

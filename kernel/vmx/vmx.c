@@ -16,11 +16,24 @@
 
 struct vmx_config vmx_config;
 
+static int vmx_vm_init(struct kvmpp_vm *vm)
+{
+	return kvmpp_tdp_init(vm, &vmx_ept_format);
+}
+
+static void vmx_vm_destroy(struct kvmpp_vm *vm)
+{
+	kvmpp_tdp_destroy(vm);
+}
+
+/* No vCPU operations yet: KVM_CREATE_VCPU answers -ENOTTY (abi-status.md). */
 static const struct kvmpp_backend_ops vmx_ops = {
 	.name = "vmx",
 	.owner = THIS_MODULE,
 	.hardware_enable = vmx_hardware_enable,
 	.hardware_disable = vmx_hardware_disable,
+	.vm_init = vmx_vm_init,
+	.vm_destroy = vmx_vm_destroy,
 };
 
 #define vmx_refuse(fmt, ...) \

@@ -5,6 +5,8 @@
 
 #include <linux/types.h>
 
+#include "../core/kvmpp.h"
+
 #define KVMPP_VMX_LOG_PREFIX "kvmpp-intel: "
 
 /* What the probe found out about the CPU; written once at module load. */
@@ -18,6 +20,9 @@ struct vmx_config {
 };
 
 extern struct vmx_config vmx_config;
+
+/* ept.c */
+extern const struct kvmpp_tdp_format vmx_ept_format;
 
 /* hardware.c: VMXON/VMXOFF and the VMXON region, per CPU. */
 int vmx_hardware_setup(void);

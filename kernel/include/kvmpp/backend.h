@@ -10,8 +10,12 @@
 #ifndef KVMPP_BACKEND_H
 #define KVMPP_BACKEND_H
 
+#include <linux/kvm.h>
 #include <linux/module.h>
 #include <linux/types.h>
+
+struct kvmpp_vm;
+struct kvmpp_vcpu;
 
 struct kvmpp_backend_ops {
 	/* Short name for log lines ("svm", "vmx"). */
@@ -32,6 +36,49 @@ struct kvmpp_backend_ops {
 	 */
 	int (*hardware_enable)(void);
 	void (*hardware_disable)(void);
+
+	/*
+	 * Per-VM state: called at KVM_CREATE_VM after the memslots exist (the backend
+	 * sets up its TDP tables here) and when the last reference to the VM goes.
+	 */
+	int (*vm_init)(struct kvmpp_vm *vm);
+	void (*vm_destroy)(struct kvmpp_vm *vm);
+
+	/*
+	 * Per-vCPU state. vcpu_create allocates vcpu->backend_data and puts the
+	 * vCPU in its reset state (vcpu_reset does the same again on request).
+	 */
+	int (*vcpu_create)(struct kvmpp_vcpu *vcpu);
+	void (*vcpu_free)(struct kvmpp_vcpu *vcpu);
+	void (*vcpu_reset)(struct kvmpp_vcpu *vcpu);
+
+	/*
+	 * Enter the guest once and handle the exit. Called with preemption enabled,
+	 * vcpu->mutex held. Returns 1 to enter again, 0 to return to userspace with
+	 * vcpu->run->exit_reason set, or a negative errno for KVM_RUN to return.
+	 */
+	int (*vcpu_run)(struct kvmpp_vcpu *vcpu);
+
+	/*
+	 * Architectural state the backend keeps in its own control structure
+	 * (VMCB/VMCS). GPRs, RIP and RFLAGS live in struct kvmpp_vcpu instead, which
+	 * the backend copies in and out around each entry.
+	 */
+	void (*get_sregs)(struct kvmpp_vcpu *vcpu, struct kvm_sregs *sregs);
+	/* @sregs has been checked by the core (x86/regs.c). */
+	void (*set_sregs)(struct kvmpp_vcpu *vcpu, const struct kvm_sregs *sregs);
+	/* Current privilege level and paging state: what the mode helpers need. */
+	int (*get_cpl)(struct kvmpp_vcpu *vcpu);
+	bool (*is_long_mode)(struct kvmpp_vcpu *vcpu);
+	bool (*is_paging)(struct kvmpp_vcpu *vcpu);
+
+	/*
+	 * The MSRs the control structure holds (EFER, STAR, LSTAR, CSTAR, SFMASK,
+	 * KERNEL_GS_BASE, SYSENTER_*, PAT). Values have been checked by the core
+	 * (x86/msr.c). Return 0, or 1 for an MSR the backend does not hold.
+	 */
+	int (*get_msr)(struct kvmpp_vcpu *vcpu, u32 index, u64 *data);
+	int (*set_msr)(struct kvmpp_vcpu *vcpu, u32 index, u64 data);
 };
 
 int kvmpp_register_backend(const struct kvmpp_backend_ops *ops);

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * x86 vCPU state the core keeps for every backend, and the x86 parts of the core
+ * that backends call from their exit handlers.
+ */
+#ifndef KVMPP_X86_H
+#define KVMPP_X86_H
+
+#include <linux/kvm.h>
+#include <linux/types.h>
+#include <asm/fpu/types.h>
+#include <asm/kvm_vcpu_regs.h>
+
+struct kvmpp_vcpu;
+
+#define KVMPP_NR_GPRS 16
+
+/* A port I/O exit to userspace, completed by the next KVM_RUN. */
+struct kvmpp_pio {
+	bool pending;
+	bool in;
+	u8 size;
+	u16 port;
+	unsigned long rip;	/* the IN/OUT; completion only if RIP still points here */
+	unsigned long next_rip;
+};
+
+struct kvmpp_x86_vcpu {
+	/*
+	 * GPRs (indexed by __VCPU_REGS_*), RIP and RFLAGS. The backend copies them
+	 * into its control structure before each entry and back after each exit;
+	 * in between, this copy is the truth.
+	 */
+	unsigned long regs[KVMPP_NR_GPRS];
+	unsigned long rip;
+	unsigned long rflags;
+	u64 apic_base;		/* stored only: no in-kernel APIC yet */
+
+	struct kvmpp_pio pio;
+	struct fpu_guest guest_fpu;	/* fpu.c */
+	/* Guest MSRs the core keeps (msr.c); the rest live in the backend. */
+	u64 tsc_offset;
+
+	/* KVM_SET_CPUID2's table (kvmpp_cpuid_*), answered for guest CPUID. */
+	int cpuid_nent;
+	struct kvm_cpuid_entry2 *cpuid_entries;
+};
+
+/* regs.c: KVM_{GET,SET}_{REGS,SREGS}. */
+long kvmpp_x86_get_regs(struct kvmpp_vcpu *vcpu, void __user *argp);
+long kvmpp_x86_set_regs(struct kvmpp_vcpu *vcpu, void __user *argp);
+long kvmpp_x86_get_sregs(struct kvmpp_vcpu *vcpu, void __user *argp);
+long kvmpp_x86_set_sregs(struct kvmpp_vcpu *vcpu, void __user *argp);
+void kvmpp_x86_reset_regs(struct kvmpp_vcpu *vcpu);
+
+/* pio.c: port I/O exits. */
+int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, u16 port, int size, bool in,
+		  unsigned long next_rip);
+int kvmpp_x86_complete_userspace_io(struct kvmpp_vcpu *vcpu);
+
+/* fpu.c */
+int kvmpp_x86_fpu_create(struct kvmpp_vcpu *vcpu);
+void kvmpp_x86_fpu_free(struct kvmpp_vcpu *vcpu);
+void kvmpp_x86_fpu_load(struct kvmpp_vcpu *vcpu);
+void kvmpp_x86_fpu_put(struct kvmpp_vcpu *vcpu);
+long kvmpp_x86_get_fpu(struct kvmpp_vcpu *vcpu, void __user *argp);
+long kvmpp_x86_set_fpu(struct kvmpp_vcpu *vcpu, void __user *argp);
+
+/* msr.c */
+bool kvmpp_x86_apic_base_valid(u64 value);
+int kvmpp_x86_get_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 *data);
+int kvmpp_x86_set_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 data, bool host);
+int kvmpp_x86_emulate_rdmsr(struct kvmpp_vcpu *vcpu);
+int kvmpp_x86_emulate_wrmsr(struct kvmpp_vcpu *vcpu);
+long kvmpp_x86_msr_io(struct kvmpp_vcpu *vcpu, void __user *argp, bool write);
+long kvmpp_x86_get_msr_index_list(void __user *argp);
+
+/* cpuid.c */
+long kvmpp_x86_set_cpuid2(struct kvmpp_vcpu *vcpu, void __user *argp);
+long kvmpp_x86_get_cpuid2(struct kvmpp_vcpu *vcpu, void __user *argp);
+void kvmpp_x86_emulate_cpuid(struct kvmpp_vcpu *vcpu);
+void kvmpp_x86_free_cpuid(struct kvmpp_vcpu *vcpu);
+
+#endif /* KVMPP_X86_H */
