@@ -9,6 +9,7 @@
 #include <linux/mm_types.h>
 #include <linux/refcount.h>
 #include <kvmpp/backend.h>
+#include <kvmpp/limits.h>
 
 #include "memslot.h"
 #include "../x86/tdp.h"
@@ -25,9 +26,6 @@ struct kvmpp_vcpu;
  */
 extern const struct kvmpp_backend_ops *kvmpp_backend;
 
-/* At most KVMPP_MAX_VCPUS vCPUs per VM, ids below KVMPP_MAX_VCPU_IDS, as x86 KVM. */
-#define KVMPP_MAX_VCPUS 1024
-#define KVMPP_MAX_VCPU_IDS 4096
 
 /* One virtual machine: what a VM fd refers to. */
 struct kvmpp_vm {
@@ -108,6 +106,7 @@ void kvmpp_hardware_exit(void);
 
 /* dev.c: the /dev/kvm ("system") ioctls. */
 long kvmpp_dev_ioctl(struct file *file, unsigned int ioctl, unsigned long arg);
+long kvmpp_dev_check_extension(long cap);
 
 /* vm.c */
 int kvmpp_vm_create(unsigned long type);

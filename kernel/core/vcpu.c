@@ -15,7 +15,6 @@
 #include <linux/smp.h>
 #include <asm/msr.h>
 
-#include "caps.h"
 #include "kvmpp.h"
 
 static int kvmpp_vcpu_release(struct inode *inode, struct file *file);

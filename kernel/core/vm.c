@@ -10,7 +10,6 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
-#include "caps.h"
 #include "kvmpp.h"
 
 static int kvmpp_vm_release(struct inode *inode, struct file *file);
@@ -124,7 +123,7 @@ static long kvmpp_vm_ioctl(struct file *file, unsigned int ioctl, unsigned long 
 
 	switch (ioctl) {
 	case KVM_CHECK_EXTENSION:
-		return kvmpp_check_extension(arg);
+		return kvmpp_dev_check_extension(arg);
 	case KVM_CREATE_VCPU:
 		/* A backend still without vCPUs (see Documentation/abi-status.md). */
 		if (!kvmpp_backend->vcpu_create)

@@ -42,24 +42,28 @@ static int handle_hlt(struct kvmpp_vcpu *vcpu)
 	return 0;
 }
 
-/* IN/OUT: port, size and direction are in EXITINFO1, the next RIP in EXITINFO2. */
+/*
+ * IN/OUT/INS/OUTS: EXITINFO1 has the port, size, direction, string and REP
+ * flags and the address size; EXITINFO2 the next RIP.
+ */
 static int handle_io(struct kvmpp_vcpu *vcpu)
 {
 	const struct vmcb_control_area *ctl = &to_svm(vcpu)->vmcb->control;
 	u32 info = ctl->exit_info_1;
-	int size = (info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT;	/* 1, 2 or 4 */
+	struct kvmpp_io_insn insn = {
+		.port = info >> 16,
+		.size = (info & SVM_IOIO_SIZE_MASK) >> SVM_IOIO_SIZE_SHIFT,	/* 1, 2, 4 */
+		.in = info & SVM_IOIO_TYPE_MASK,
+		.string = info & SVM_IOIO_STR_MASK,
+		.rep = info & SVM_IOIO_REP_MASK,
+		/* A16, A32, A64 flags: bits 7, 8, 9 -> 2, 4, 8 bytes. */
+		.addr_size = ((info & SVM_IOIO_ASIZE_MASK) >> SVM_IOIO_ASIZE_SHIFT) * 2,
+		/* The segment field needs decode assists, which QEMU lacks. */
+		.seg = -1,
+		.next_rip = ctl->exit_info_2,
+	};
 
-	if (info & SVM_IOIO_STR_MASK) {
-		/* INS/OUTS need the guest page walker: not yet. */
-		struct kvm_run *run = vcpu->run;
-
-		run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-		run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-		run->internal.ndata = 0;
-		return 0;
-	}
-	return kvmpp_x86_pio(vcpu, info >> 16, size, info & SVM_IOIO_TYPE_MASK,
-			     ctl->exit_info_2);
+	return kvmpp_x86_pio(vcpu, &insn);
 }
 
 /* A triple fault. KVM INITs the vCPU: the VMCB is undefined after it. */

@@ -70,6 +70,10 @@ static const struct kvmpp_backend_ops svm_ops = {
 	.is_paging = svm_is_paging,
 	.get_msr = svm_get_msr,
 	.set_msr = svm_set_msr,
+	.get_paging_mode = svm_get_paging_mode,
+	.get_segment_base = svm_get_segment_base,
+	.inject_exception = svm_inject_exception,
+	.inject_page_fault = svm_inject_page_fault,
 };
 
 /* Refuse, with a line that says why, a CPU kvmpp cannot run guests on. */

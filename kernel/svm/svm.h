@@ -46,6 +46,9 @@ bool svm_is_paging(struct kvmpp_vcpu *vcpu);
 int svm_get_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 *data);
 int svm_set_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 data);
 void svm_inject_exception(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u32 error);
+void svm_inject_page_fault(struct kvmpp_vcpu *vcpu, u64 address, u32 error);
+void svm_get_paging_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
+u64 svm_get_segment_base(struct kvmpp_vcpu *vcpu, int seg);
 
 /* run.c: one guest entry and its exit. */
 int svm_vcpu_run(struct kvmpp_vcpu *vcpu);

@@ -12,7 +12,9 @@
 #include <asm/msr-index.h>
 #include <asm/processor-flags.h>
 #include <asm/svm.h>
+#include <asm/traps.h>
 
+#include "../x86/walker.h"
 #include "svm.h"
 
 /*
@@ -278,6 +280,35 @@ int svm_set_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 data)
 		return 1;
 	*field = data;
 	return 0;
+}
+
+void svm_get_paging_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode)
+{
+	const struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+
+	mode->cr0 = save->cr0;
+	mode->cr3 = save->cr3;
+	mode->cr4 = save->cr4;
+	mode->efer = save->efer;
+	mode->cpl = save->cpl;
+}
+
+u64 svm_get_segment_base(struct kvmpp_vcpu *vcpu, int seg)
+{
+	const struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+	const struct vmcb_seg *segs[] = {
+		[KVMPP_SEG_ES] = &save->es, [KVMPP_SEG_CS] = &save->cs,
+		[KVMPP_SEG_SS] = &save->ss, [KVMPP_SEG_DS] = &save->ds,
+		[KVMPP_SEG_FS] = &save->fs, [KVMPP_SEG_GS] = &save->gs,
+	};
+
+	return seg < ARRAY_SIZE(segs) ? segs[seg]->base : 0;
+}
+
+void svm_inject_page_fault(struct kvmpp_vcpu *vcpu, u64 address, u32 error)
+{
+	to_svm(vcpu)->vmcb->save.cr2 = address;
+	svm_inject_exception(vcpu, X86_TRAP_PF, true, error);
 }
 
 /* Deliver an exception at the next entry (an event already pending wins). */

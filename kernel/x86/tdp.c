@@ -630,6 +630,17 @@ int kvmpp_tdp_init(struct kvmpp_vm *vm, const struct kvmpp_tdp_format *format)
 	if (!root)
 		return -ENOMEM;
 
+	/* See host_paging_depth: the fifth level has a single entry, for @root. */
+	tdp->top = NULL;
+	if (format->host_paging_depth && pgtable_l5_enabled()) {
+		tdp->top = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+		if (!tdp->top) {
+			free_page((unsigned long)root);
+			return -ENOMEM;
+		}
+		tdp->top[0] = __pa(root) | format->table_bits;
+	}
+
 	spin_lock_init(&tdp->lock);
 	tdp->format = format;
 	tdp->invalidate_seq = 0;
@@ -642,6 +653,8 @@ int kvmpp_tdp_init(struct kvmpp_vm *vm, const struct kvmpp_tdp_format *format)
 	if (r) {
 		tdp->root = NULL;
 		free_page((unsigned long)root);
+		free_page((unsigned long)tdp->top);
+		tdp->top = NULL;
 	}
 	return r;
 }
@@ -666,12 +679,14 @@ void kvmpp_tdp_destroy(struct kvmpp_vm *vm)
 	/* Waits for callbacks still running; calls ->release if exit_mmap did not. */
 	mmu_notifier_unregister(&tdp->notifier, vm->mm);
 	free_table(tdp, tdp->root, TDP_LEVELS);
+	free_page((unsigned long)tdp->top);	/* 0 is ignored */
 	tdp->root = NULL;
+	tdp->top = NULL;
 }
 EXPORT_SYMBOL_GPL(kvmpp_tdp_destroy);
 
 u64 kvmpp_tdp_root_pa(struct kvmpp_vm *vm)
 {
-	return __pa(vm->tdp.root);
+	return __pa(vm->tdp.top ? vm->tdp.top : vm->tdp.root);
 }
 EXPORT_SYMBOL_GPL(kvmpp_tdp_root_pa);

@@ -31,6 +31,13 @@ struct kvmpp_tdp_format {
 	u64 leaf_bits;		/* bits of a read-only, executable leaf */
 	u64 writable_bit;	/* added to a leaf the guest may write */
 	u64 large_bit;
+	/*
+	 * NPT: the CPU walks the nested tables with the host's own paging depth
+	 * (APM 15.25.5: the host's paging mode at VMRUN), so under a host with
+	 * 5-level paging (CR4.LA57) the tables need a fifth level. Leave false
+	 * for EPT, whose depth the EPTP chooses (4 levels).
+	 */
+	bool host_paging_depth;
 };
 
 struct kvmpp_tdp {
@@ -44,6 +51,12 @@ struct kvmpp_tdp {
 	 */
 	spinlock_t lock;
 	u64 *root;			/* level-4 table, one page; set for the VM's life */
+	/*
+	 * With a 5-level walk (host_paging_depth under LA57): the level-5 table
+	 * whose entry 0 points to @root, else NULL. Guest-physical addresses stay
+	 * below 2^48 (kvmpp_tdp_max_gfn), so the other entries remain empty.
+	 */
+	u64 *top;
 	/*
 	 * The fault path reads @invalidate_seq (locklessly) before it looks up
 	 * the host page and maps the page only if, under @lock, the sequence is
@@ -88,7 +101,7 @@ void kvmpp_tdp_destroy(struct kvmpp_vm *vm);
  */
 u64 kvmpp_tdp_max_gfn(void);
 
-/* The host-physical address of the root table (for nCR3 / the EPTP). */
+/* The host-physical address of the top-level table (for nCR3 / the EPTP). */
 u64 kvmpp_tdp_root_pa(struct kvmpp_vm *vm);
 
 /*

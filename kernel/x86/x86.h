@@ -15,14 +15,30 @@ struct kvmpp_vcpu;
 
 #define KVMPP_NR_GPRS 16
 
+/* Segment registers in their x86 encoding (as in SVM's and VMX's exit information). */
+enum kvmpp_seg {
+	KVMPP_SEG_ES, KVMPP_SEG_CS, KVMPP_SEG_SS, KVMPP_SEG_DS, KVMPP_SEG_FS, KVMPP_SEG_GS,
+};
+
+/* An IN/OUT or INS/OUTS, as the backend decoded it from its exit information. */
+struct kvmpp_io_insn {
+	u16 port;
+	u8 size;		/* 1, 2 or 4 */
+	bool in;
+	bool string;
+	bool rep;
+	u8 addr_size;		/* string forms: 2, 4 or 8 */
+	/* OUTS: the source segment (enum kvmpp_seg), or -1 if the backend cannot tell. */
+	s8 seg;
+	unsigned long next_rip;
+};
+
 /* A port I/O exit to userspace, completed by the next KVM_RUN. */
 struct kvmpp_pio {
 	bool pending;
-	bool in;
-	u8 size;
-	u16 port;
-	unsigned long rip;	/* the IN/OUT; completion only if RIP still points here */
-	unsigned long next_rip;
+	struct kvmpp_io_insn insn;
+	u32 count;		/* elements in the PIO page */
+	unsigned long rip;	/* the instruction; completion only if RIP still points here */
 };
 
 struct kvmpp_x86_vcpu {
@@ -54,9 +70,13 @@ long kvmpp_x86_set_sregs(struct kvmpp_vcpu *vcpu, void __user *argp);
 void kvmpp_x86_reset_regs(struct kvmpp_vcpu *vcpu);
 
 /* pio.c: port I/O exits. */
-int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, u16 port, int size, bool in,
-		  unsigned long next_rip);
+int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn);
 int kvmpp_x86_complete_userspace_io(struct kvmpp_vcpu *vcpu);
+
+/* guest_access.c: guest memory by linear address (1: a fault went to the guest). */
+int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa);
+int kvmpp_x86_read_linear(struct kvmpp_vcpu *vcpu, u64 gva, void *buf, unsigned int len);
+int kvmpp_x86_write_linear(struct kvmpp_vcpu *vcpu, u64 gva, const void *buf, unsigned int len);
 
 /* fpu.c */
 int kvmpp_x86_fpu_create(struct kvmpp_vcpu *vcpu);
@@ -74,6 +94,9 @@ int kvmpp_x86_emulate_rdmsr(struct kvmpp_vcpu *vcpu);
 int kvmpp_x86_emulate_wrmsr(struct kvmpp_vcpu *vcpu);
 long kvmpp_x86_msr_io(struct kvmpp_vcpu *vcpu, void __user *argp, bool write);
 long kvmpp_x86_get_msr_index_list(void __user *argp);
+
+/* supported_cpuid.c */
+long kvmpp_x86_get_supported_cpuid(void __user *argp);
 
 /* cpuid.c */
 long kvmpp_x86_set_cpuid2(struct kvmpp_vcpu *vcpu, void __user *argp);

@@ -16,6 +16,7 @@
 
 struct kvmpp_vm;
 struct kvmpp_vcpu;
+struct kvmpp_walk_mode;
 
 struct kvmpp_backend_ops {
 	/* Short name for log lines ("svm", "vmx"). */
@@ -71,6 +72,13 @@ struct kvmpp_backend_ops {
 	int (*get_cpl)(struct kvmpp_vcpu *vcpu);
 	bool (*is_long_mode)(struct kvmpp_vcpu *vcpu);
 	bool (*is_paging)(struct kvmpp_vcpu *vcpu);
+	/* CR0, CR3, CR4, EFER and CPL into a struct kvmpp_walk_mode (x86/walker.h). */
+	void (*get_paging_mode)(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
+	u64 (*get_segment_base)(struct kvmpp_vcpu *vcpu, int seg);
+
+	/* Deliver an exception at the next entry; an event already pending wins. */
+	void (*inject_exception)(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u32 error);
+	void (*inject_page_fault)(struct kvmpp_vcpu *vcpu, u64 address, u32 error);
 
 	/*
 	 * The MSRs the control structure holds (EFER, STAR, LSTAR, CSTAR, SFMASK,
