@@ -250,7 +250,10 @@ static void vcpu_exit_to_user(struct kvmpp_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 
 	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
+	/* KVM_INTERRUPT is not implemented yet: nothing can be injected that way. */
 	run->ready_for_interrupt_injection = 0;
+	run->cr8 = vcpu->arch.cr8;
+	run->apic_base = vcpu->arch.apic_base;
 }
 
 static int vcpu_run(struct kvmpp_vcpu *vcpu)
@@ -262,6 +265,10 @@ static int vcpu_run(struct kvmpp_vcpu *vcpu)
 	/* kvmpp supports no synced register sets (KVM_CAP_SYNC_REGS is 0). */
 	if (run->kvm_valid_regs || run->kvm_dirty_regs)
 		return -EINVAL;
+	/* Without an in-kernel APIC, userspace owns the task priority. */
+	if (run->cr8 & ~X86_CR8_TPR)
+		return -EINVAL;
+	vcpu->arch.cr8 = run->cr8;
 
 	if (vcpu->arch.pio.pending) {
 		r = kvmpp_x86_complete_userspace_io(vcpu);

@@ -63,6 +63,12 @@ static int handle_io(struct kvmpp_vcpu *vcpu)
 		.next_rip = ctl->exit_info_2,
 	};
 
+	/* QEMU leaves the address-size flags clear too: start from the mode's. */
+	if (insn.string && !insn.addr_size) {
+		insn.addr_size = svm_default_addr_size(vcpu);
+		insn.addr_size_from_mode = true;
+	}
+
 	return kvmpp_x86_pio(vcpu, &insn);
 }
 
@@ -159,10 +165,10 @@ int svm_handle_exit(struct kvmpp_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	u64 code = ctl->exit_code | (u64)ctl->exit_code_hi << 32;
 
-	/* VMRUN refused the guest state (APM 15.5.1). */
-	if (code == (u64)SVM_EXIT_ERR) {
+	/* VMRUN refused the guest state (APM 15.5.1); KVM reports the 32-bit code. */
+	if (ctl->exit_code == (u32)SVM_EXIT_ERR) {
 		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
-		run->fail_entry.hardware_entry_failure_reason = code;
+		run->fail_entry.hardware_entry_failure_reason = ctl->exit_code;
 		run->fail_entry.cpu = vcpu->cpu;
 		return 0;
 	}

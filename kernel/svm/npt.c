@@ -14,4 +14,6 @@ const struct kvmpp_tdp_format svm_npt_format = {
 	.leaf_bits = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY,
 	.writable_bit = _PAGE_RW,
 	.large_bit = _PAGE_PSE,
+	/* The walk has as many levels as the host's own paging (5 with LA57). */
+	.host_paging_depth = true,
 };

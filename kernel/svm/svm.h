@@ -43,6 +43,7 @@ void svm_set_sregs(struct kvmpp_vcpu *vcpu, const struct kvm_sregs *sregs);
 int svm_get_cpl(struct kvmpp_vcpu *vcpu);
 bool svm_is_long_mode(struct kvmpp_vcpu *vcpu);
 bool svm_is_paging(struct kvmpp_vcpu *vcpu);
+int svm_default_addr_size(struct kvmpp_vcpu *vcpu);
 int svm_get_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 *data);
 int svm_set_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 data);
 void svm_inject_exception(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u32 error);

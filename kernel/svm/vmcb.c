@@ -190,7 +190,6 @@ void svm_get_sregs(struct kvmpp_vcpu *vcpu, struct kvm_sregs *sregs)
 	sregs->cr2 = save->cr2;
 	sregs->cr3 = save->cr3;
 	sregs->cr4 = save->cr4;
-	sregs->cr8 = 0;
 	sregs->efer = save->efer & ~(u64)EFER_SVME;
 }
 
@@ -228,6 +227,16 @@ int svm_get_cpl(struct kvmpp_vcpu *vcpu)
 bool svm_is_long_mode(struct kvmpp_vcpu *vcpu)
 {
 	return to_svm(vcpu)->vmcb->save.efer & EFER_LMA;
+}
+
+/* The default address size of the code segment: 8 in 64-bit mode, else by CS.D. */
+int svm_default_addr_size(struct kvmpp_vcpu *vcpu)
+{
+	const struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+
+	if ((save->efer & EFER_LMA) && (save->cs.attrib & SVM_SELECTOR_L_MASK))
+		return 8;
+	return save->cs.attrib & SVM_SELECTOR_DB_MASK ? 4 : 2;
 }
 
 bool svm_is_paging(struct kvmpp_vcpu *vcpu)

@@ -34,7 +34,7 @@ void kvmpp_x86_fpu_put(struct kvmpp_vcpu *vcpu)
 	fpu_swap_kvm_fpstate(&vcpu->arch.guest_fpu, false);
 }
 
-/* KVM_GET_FPU: the legacy (FXSAVE) part of the guest state. */
+/* KVM_GET_FPU: the x87 and XMM registers of the legacy (FXSAVE) area. */
 long kvmpp_x86_get_fpu(struct kvmpp_vcpu *vcpu, void __user *argp)
 {
 	const struct fxregs_state *fx = &vcpu->arch.guest_fpu.fpstate->regs.fxsave;
@@ -48,7 +48,7 @@ long kvmpp_x86_get_fpu(struct kvmpp_vcpu *vcpu, void __user *argp)
 	fpu.last_ip = fx->rip;
 	fpu.last_dp = fx->rdp;
 	memcpy(fpu.xmm, fx->xmm_space, sizeof(fpu.xmm));
-	fpu.mxcsr = fx->mxcsr;
+	/* KVM reports no MXCSR here (the field stays 0): KVM_GET_XSAVE has it. */
 	return copy_to_user(argp, &fpu, sizeof(fpu)) ? -EFAULT : 0;
 }
 
@@ -68,7 +68,7 @@ long kvmpp_x86_set_fpu(struct kvmpp_vcpu *vcpu, void __user *argp)
 	fx->rip = fpu.last_ip;
 	fx->rdp = fpu.last_dp;
 	memcpy(fx->xmm_space, fpu.xmm, sizeof(fpu.xmm));
-	fx->mxcsr = fpu.mxcsr;
+	/* Nor does KVM take MXCSR from it. */
 	/* XRSTOR loads x87 and SSE state only if the header says it is there. */
 	if (boot_cpu_has(X86_FEATURE_XSAVE))
 		fps->regs.xsave.header.xfeatures |= XFEATURE_MASK_FPSSE;

@@ -41,6 +41,9 @@ static int start_exit(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn,
 	struct kvmpp_pio *pio = &vcpu->arch.pio;
 	struct kvm_run *run = vcpu->run;
 
+	/* Userspace finds zeros where it is to put IN data, as with KVM. */
+	if (insn->in)
+		memset(vcpu->pio_data, 0, insn->size * count);
 	pio->pending = true;
 	pio->insn = *insn;
 	pio->count = count;
@@ -56,38 +59,46 @@ static int start_exit(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn,
 }
 
 /*
- * The segment of an OUTS: DS unless a prefix overrides it. Without decode
- * assists (QEMU's SVM) the prefixes are read from the instruction itself.
+ * What the backend could not tell about a string instruction: its segment (DS
+ * unless overridden) and a 0x67 address-size override, read from the prefixes
+ * of the instruction itself.
  */
-static int outs_segment(struct kvmpp_vcpu *vcpu)
+static void decode_string_prefixes(struct kvmpp_vcpu *vcpu, struct kvmpp_io_insn *insn)
 {
 	static const s8 overrides[256] = {
 		[0x26] = KVMPP_SEG_ES + 1, [0x2e] = KVMPP_SEG_CS + 1, [0x36] = KVMPP_SEG_SS + 1,
 		[0x3e] = KVMPP_SEG_DS + 1, [0x64] = KVMPP_SEG_FS + 1, [0x65] = KVMPP_SEG_GS + 1,
 	};
-	u8 bytes[15];
 	int seg = KVMPP_SEG_DS, i;
+	bool addr_override = false;
+	u8 bytes[15];
 
 	if (kvmpp_x86_read_linear(vcpu, kvmpp_backend->get_segment_base(vcpu, KVMPP_SEG_CS) +
 				  vcpu->arch.rip, bytes, sizeof(bytes)))
-		return seg;
+		memset(bytes, 0x90, sizeof(bytes));	/* unreadable: no prefixes */
 	for (i = 0; i < sizeof(bytes); i++) {
 		u8 b = bytes[i];
 
 		if (overrides[b])
 			seg = overrides[b] - 1;
-		else if (b != 0x66 && b != 0x67 && b != 0xf2 && b != 0xf3 && b != 0xf0 &&
-			 (b & 0xf0) != 0x40)	/* other prefixes, REX */
+		else if (b == 0x67)
+			addr_override = true;
+		else if (b != 0x66 && b != 0xf2 && b != 0xf3 && b != 0xf0 &&
+			 !(insn->addr_size == 8 && (b & 0xf0) == 0x40))	/* REX */
 			break;
 	}
-	return seg;
+	if (insn->seg < 0)
+		insn->seg = seg;
+	if (insn->addr_size_from_mode && addr_override)
+		insn->addr_size = insn->addr_size == 4 ? 2 : 4;	/* 64 -> 32, 32 <-> 16 */
 }
 
-int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn)
+int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *decoded)
 {
+	struct kvmpp_io_insn decoded_copy = *decoded, *insn = &decoded_copy;
 	unsigned long *regs = vcpu->arch.regs;
-	unsigned long mask = addr_mask(insn);
 	bool down = vcpu->arch.rflags & X86_EFLAGS_DF;
+	unsigned long mask;
 	u32 count;
 	int r;
 
@@ -97,6 +108,10 @@ int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn)
 		return start_exit(vcpu, insn, 1);
 	}
 
+	if (insn->seg < 0 || insn->addr_size_from_mode)
+		decode_string_prefixes(vcpu, insn);
+	mask = addr_mask(insn);
+
 	count = insn->rep ? regs[__VCPU_REGS_RCX] & mask : 1;
 	if (!count) {
 		/* REP with a zero count does nothing. */
@@ -105,8 +120,7 @@ int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn)
 	}
 
 	if (!insn->in) {
-		int seg = insn->seg >= 0 ? insn->seg : outs_segment(vcpu);
-		u64 src = kvmpp_backend->get_segment_base(vcpu, seg) +
+		u64 src = kvmpp_backend->get_segment_base(vcpu, insn->seg) +
 			  (regs[__VCPU_REGS_RSI] & mask);
 
 		r = kvmpp_x86_read_linear(vcpu, src, vcpu->pio_data, insn->size);

@@ -24,6 +24,8 @@ void kvmpp_x86_reset_regs(struct kvmpp_vcpu *vcpu)
 	arch->pio.pending = false;
 	/* Without an in-kernel APIC, KVM starts with an APIC base of 0. */
 	arch->apic_base = 0;
+	arch->cr8 = 0;
+	arch->pending_irq = -1;
 }
 EXPORT_SYMBOL_GPL(kvmpp_x86_reset_regs);
 
@@ -85,6 +87,9 @@ long kvmpp_x86_get_sregs(struct kvmpp_vcpu *vcpu, void __user *argp)
 		return -ENOMEM;
 	kvmpp_backend->get_sregs(vcpu, sregs);
 	sregs->apic_base = vcpu->arch.apic_base;
+	sregs->cr8 = vcpu->arch.cr8;
+	if (vcpu->arch.pending_irq >= 0)
+		__set_bit(vcpu->arch.pending_irq, (unsigned long *)sregs->interrupt_bitmap);
 	if (copy_to_user(argp, sregs, sizeof(*sregs)))
 		r = -EFAULT;
 	kfree(sregs);
@@ -143,6 +148,7 @@ static bool sregs_valid(const struct kvm_sregs *s)
 long kvmpp_x86_set_sregs(struct kvmpp_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_sregs *sregs;
+	unsigned long vec;
 	long r = 0;
 
 	sregs = memdup_user(argp, sizeof(*sregs));
@@ -150,6 +156,13 @@ long kvmpp_x86_set_sregs(struct kvmpp_vcpu *vcpu, void __user *argp)
 		return PTR_ERR(sregs);
 	if (sregs_valid(sregs)) {
 		vcpu->arch.apic_base = sregs->apic_base;
+		/* KVM ignores a CR8 with reserved bits here (KVM_RUN refuses one). */
+		if (!(sregs->cr8 & ~X86_CR8_TPR))
+			vcpu->arch.cr8 = sregs->cr8;
+		/* The lowest vector in the bitmap becomes the pending interrupt, as in KVM. */
+		vec = find_first_bit((unsigned long *)sregs->interrupt_bitmap, KVM_NR_INTERRUPTS);
+		if (vec < KVM_NR_INTERRUPTS)
+			vcpu->arch.pending_irq = vec;
 		kvmpp_backend->set_sregs(vcpu, sregs);
 	} else
 		r = -EINVAL;

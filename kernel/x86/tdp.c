@@ -149,10 +149,14 @@ static bool zap_hva_range(struct kvmpp_tdp *tdp, const struct kvmpp_memslots *sl
 	return zapped;
 }
 
-/* Drops tdp->lock, flushing first if entries the vCPUs may cache were zapped. */
+/*
+ * Drops tdp->lock, flushing first if entries the vCPUs may cache were zapped
+ * (not once the VM is being destroyed: no vCPU runs, and the backend flushes
+ * an ASID/VPID before it reuses it anyway).
+ */
 static void tdp_unlock(struct kvmpp_tdp *tdp, bool flush)
 {
-	if (flush)
+	if (flush && !tdp->dying)
 		kvmpp_vm_flush_tlbs(tdp_vm(tdp));
 	spin_unlock(&tdp->lock);
 }
@@ -645,6 +649,7 @@ int kvmpp_tdp_init(struct kvmpp_vm *vm, const struct kvmpp_tdp_format *format)
 	tdp->format = format;
 	tdp->invalidate_seq = 0;
 	tdp->invalidate_in_progress = 0;
+	tdp->dying = false;
 	tdp->notifier.ops = &tdp_notifier_ops;
 	/* Set before registering: callbacks can run as soon as it returns. */
 	tdp->root = root;
@@ -676,6 +681,10 @@ void kvmpp_tdp_destroy(struct kvmpp_vm *vm)
 
 	if (!tdp->root)
 		return;
+	/* Callbacks that take the lock after this do not flush any more. */
+	spin_lock(&tdp->lock);
+	tdp->dying = true;
+	spin_unlock(&tdp->lock);
 	/* Waits for callbacks still running; calls ->release if exit_mmap did not. */
 	mmu_notifier_unregister(&tdp->notifier, vm->mm);
 	free_table(tdp, tdp->root, TDP_LEVELS);

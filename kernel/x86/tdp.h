@@ -67,6 +67,11 @@ struct kvmpp_tdp {
 	long invalidate_in_progress;	/* invalidate_range_start without _end */
 	/* Union of the host ranges of the invalidations in progress. */
 	unsigned long invalidate_start, invalidate_end;
+	/*
+	 * Set by kvmpp_tdp_destroy(): no vCPU can run any more, and notifier
+	 * callbacks still running must not flush through vCPUs being freed.
+	 */
+	bool dying;
 	struct mmu_notifier notifier;	/* on vm->mm, from init to destroy */
 };
 
@@ -106,10 +111,13 @@ u64 kvmpp_tdp_root_pa(struct kvmpp_vm *vm);
 
 /*
  * Resolve a TDP fault (NPF / EPT violation) at @gpa for @access: map the page
- * and return KVMPP_TDP_MAPPED, or say why it cannot be mapped (a
- * kvmpp_tdp_fault_result), or return -EFAULT when the memslot's host memory is
- * not accessible (KVM_RUN then fails with -EFAULT, as in KVM), -EINTR/-EAGAIN
- * when a signal is pending. May sleep: call with preemption enabled.
+ * and return KVMPP_TDP_MAPPED (also when the fault raced with a host change:
+ * the guest then simply faults again), or say why it cannot be mapped (a
+ * kvmpp_tdp_fault_result), or return a negative errno for KVM_RUN: -EFAULT
+ * when the memslot's host memory is not accessible for the access (unmapped,
+ * PROT_NONE, a write to PROT_READ memory: as KVM 6.1), -EINTR on a fatal
+ * signal, -ENOMEM. May sleep: call with preemption enabled, from the VM's
+ * process (get_user_pages works on current->mm).
  */
 int kvmpp_tdp_page_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access);
 

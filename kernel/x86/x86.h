@@ -27,8 +27,14 @@ struct kvmpp_io_insn {
 	bool in;
 	bool string;
 	bool rep;
-	u8 addr_size;		/* string forms: 2, 4 or 8 */
-	/* OUTS: the source segment (enum kvmpp_seg), or -1 if the backend cannot tell. */
+	/*
+	 * String forms: the address size (2, 4 or 8) and, for OUTS, the source
+	 * segment (enum kvmpp_seg). A backend without decode assists gives the
+	 * mode's default address size with @from_mode and a segment of -1; the
+	 * core then reads the prefixes (0x67, segment overrides) itself.
+	 */
+	u8 addr_size;
+	bool addr_size_from_mode;
 	s8 seg;
 	unsigned long next_rip;
 };
@@ -51,6 +57,13 @@ struct kvmpp_x86_vcpu {
 	unsigned long rip;
 	unsigned long rflags;
 	u64 apic_base;		/* stored only: no in-kernel APIC yet */
+	u8 cr8;			/* the task priority, without an in-kernel APIC */
+	/*
+	 * An external interrupt being injected (KVM_SET_SREGS' interrupt_bitmap),
+	 * or one whose delivery an exit interrupted: delivered at the next entry
+	 * whatever RFLAGS.IF says, as KVM does with an injected interrupt. -1: none.
+	 */
+	s16 pending_irq;
 
 	struct kvmpp_pio pio;
 	struct fpu_guest guest_fpu;	/* fpu.c */
