@@ -28,6 +28,13 @@ initrd=$top/build/initramfs.cpio.gz
 [ -f "$initrd" ] || { echo "run-env: $initrd missing: run 'make build' first" >&2; exit 2; }
 
 work=$top/build/run/$env
+# One run per environment at a time: a second one would wipe this one's logs.
+mkdir -p "$top/build/run"
+exec 9>"$work.lock"
+if ! flock -n 9; then
+	echo "== $env: waiting for another run of $env to finish"
+	flock 9
+fi
 rm -rf "$work"
 mkdir -p "$work"
 log=$work/console.log
