@@ -30,6 +30,8 @@ static const struct kvmpp_cap kvmpp_caps[] = {
 	{ KVM_CAP_NR_MEMSLOTS, KVMPP_USER_MEM_SLOTS, CAP_ALWAYS },
 	{ KVM_CAP_DESTROY_MEMORY_REGION_WORKS, 1, CAP_ALWAYS },
 	{ KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 1, CAP_ALWAYS },
+	/* Guest memory follows host changes (MMU notifier, x86/tdp.c). */
+	{ KVM_CAP_SYNC_MMU, 1, CAP_ALWAYS },
 	/* vCPUs: KVM_CAP_NR_VCPUS is computed below. */
 	{ KVM_CAP_MAX_VCPUS, KVMPP_MAX_VCPUS, CAP_WITH_VCPUS },
 	{ KVM_CAP_MAX_VCPU_ID, KVMPP_MAX_VCPU_IDS, CAP_WITH_VCPUS },

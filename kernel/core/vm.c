@@ -40,10 +40,14 @@ static void vm_teardown(struct kvmpp_vm *vm, enum vm_stage stage)
 {
 	unsigned int i;
 
-	for (i = 0; i < vm->nr_vcpus; i++)
-		kvmpp_vcpu_destroy(vm->vcpus[i]);
+	/*
+	 * The backend's VM state (the TDP tables and their MMU notifier) goes
+	 * first: a notifier callback flushes through vm->vcpus[].
+	 */
 	if (stage >= VM_BACKEND)
 		kvmpp_backend->vm_destroy(vm);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		kvmpp_vcpu_destroy(vm->vcpus[i]);
 	if (stage >= VM_MEMORY)
 		kvmpp_memory_destroy(vm);
 	if (vm->coalesced_mmio_ring)

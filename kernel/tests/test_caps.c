@@ -18,6 +18,7 @@ static void implemented_capabilities_are_announced(void **state)
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_CHECK_EXTENSION_VM), 1);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_USER_MEMORY), 1);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_NR_MEMSLOTS), 32764);
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_SYNC_MMU), 1);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPUS), 1024);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPU_ID), 4096);
 }
