@@ -10,7 +10,7 @@ ENVS := kvmpp-svm reference-svm kvmpp-vmx reference-vmx
 ENV ?= kvmpp-svm
 T ?= *
 
-.PHONY: all help deps build modules selftests unit initramfs run check test clean
+.PHONY: all help deps build modules libkvmpp selftests unit initramfs run check test install clean
 
 all: build
 
@@ -19,7 +19,8 @@ help:
 	@echo "make check        full suite: unit tests, then selftests in $(ENVS)"
 	@echo "make test ENV=E T=GLOBS   one environment, tests matching GLOBS (e.g. 'system.*')"
 	@echo "make build        modules, selftests and the test machine's initramfs"
-	@echo "make unit         CMocka unit tests of kernel logic"
+	@echo "make unit         CMocka unit tests of kernel logic, and libkvmpp's own tests"
+	@echo "make install      libkvmpp: headers, static and shared library, pkg-config, CMake (PREFIX=)"
 	@echo "make deps         install Debian packages and unpack the guest kernel"
 	@echo "make clean        remove build products"
 
@@ -31,16 +32,26 @@ modules: deps
 	@kdir=$$(scripts/guest-kernel.sh | sed -n 's/^KDIR=//p') && \
 		$(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/kernel modules
 
+libkvmpp: deps
+	@$(MAKE) --no-print-directory -C libkvmpp OUT=$(BUILD)/libkvmpp
+
 selftests: deps
 	@$(MAKE) --no-print-directory -C selftests OUT=$(BUILD)/selftests
 
 initramfs: modules selftests
 	@scripts/build-initramfs.sh $(BUILD)/initramfs.cpio.gz
 
-build: initramfs
+build: initramfs libkvmpp
 
+# Kernel logic (CMocka) and the library's own tests; each writes a result file.
 unit: deps
 	@$(MAKE) --no-print-directory -C kernel/tests OUT=$(BUILD)/unit check
+	@$(MAKE) --no-print-directory -C libkvmpp OUT=$(BUILD)/libkvmpp check
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: libkvmpp's headers, libraries,
+# pkg-config file and CMake package.
+install: libkvmpp
+	@$(MAKE) --no-print-directory -C libkvmpp OUT=$(BUILD)/libkvmpp install
 
 run: build
 	@scripts/run-env.sh kvmpp-svm
@@ -52,6 +63,6 @@ check: build
 	@scripts/check.sh $(ENVS)
 
 clean:
-	rm -rf $(BUILD)/selftests $(BUILD)/unit $(BUILD)/run $(BUILD)/initramfs.cpio.gz
+	rm -rf $(BUILD)/selftests $(BUILD)/libkvmpp $(BUILD)/unit $(BUILD)/run $(BUILD)/initramfs.cpio.gz
 	@kdir=$$(scripts/guest-kernel.sh 2>/dev/null | sed -n 's/^KDIR=//p'); \
 		[ -z "$$kdir" ] || $(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/kernel clean

@@ -14,9 +14,12 @@ add_result() {
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
-echo "== unit: CMocka tests of kernel logic"
+echo "== unit: CMocka tests of kernel logic, libkvmpp's tests"
+rm -f "$top/build/unit/result" "$top/build/libkvmpp/result"
 if ! make --no-print-directory -C "$top" unit; then broken+=(unit); fi
-if [ -f "$top/build/unit/result" ]; then add_result "$top/build/unit/result"; else failed=$((failed + 1)); fi
+for r in "$top/build/unit/result" "$top/build/libkvmpp/result"; do
+	if [ -f "$r" ]; then add_result "$r"; else failed=$((failed + 1)); fi
+done
 
 for env in "$@"; do
 	if ! "$top/scripts/run-env.sh" "$env"; then broken+=("$env"); fi

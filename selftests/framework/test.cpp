@@ -12,6 +12,8 @@
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -139,6 +141,17 @@ std::string signal_name(int sig)
 }
 
 // Runs in the forked test process; never returns.
+// Asks /dev/kvm (a hypervisor without it has no vCPUs either).
+bool hypervisor_offers_vcpus()
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return false;
+	int max_vcpus = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	close(kvm);
+	return max_vcpus > 0;
+}
+
 [[noreturn]] void run_in_child(const TestCase &test, int output_fd)
 {
 	g_in_test = true;
@@ -147,6 +160,8 @@ std::string signal_name(int sig)
 	dup2(output_fd, STDERR_FILENO);
 	close(output_fd);
 	std::setvbuf(stdout, nullptr, _IOLBF, 0);
+	if (test.options.needs_vcpus && !hypervisor_offers_vcpus())
+		skip("this hypervisor offers no vCPUs (KVM_CAP_MAX_VCPUS is 0)");
 	try {
 		test.body();
 	} catch (const std::exception &e) {

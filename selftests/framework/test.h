@@ -39,6 +39,9 @@ namespace kvmpp::test {
 // Per-test options, set with designated initializers after the test name.
 struct Options {
 	int timeout_s = 30; // the runner kills the test after this many seconds
+	// The test runs vCPUs. On a hypervisor that offers none (KVM_CAP_MAX_VCPUS
+	// reads 0: kvmpp's VMX backend until it has vCPUs) it is skipped, saying so.
+	bool needs_vcpus = false;
 };
 
 struct TestCase {

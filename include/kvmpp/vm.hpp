@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// Vm: one virtual machine (a VM fd from KVM_CREATE_VM). Created by
+// System::create_vm(); creates vCPUs and maps guest memory.
+//
+//     kvmpp::Vm vm = system.create_vm().value();
+//     kvmpp::GuestMemory ram = kvmpp::GuestMemory::create(1 << 20).value();
+//     vm.map_memory(0, 0x0, ram).value();          // slot 0 at guest-physical 0
+//     kvmpp::Vcpu vcpu = vm.create_vcpu(0).value();
+//
+// Thread safety: every method is safe to call from several threads at once
+// (each is one ioctl, and KVM serializes what needs it; the object itself is
+// not modified after creation). Moving or destroying a Vm while another thread
+// uses it is a data race. vCPUs and memory mappings hold their own references:
+// the VM's kernel object lives until the last of its fds is closed.
+#pragma once
+
+#include "error.hpp"
+#include "fd.hpp"
+#include "memory.hpp"
+#include "vcpu.hpp"
+
+#include <linux/kvm.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvmpp {
+
+class Vm {
+public:
+	Vm() noexcept = default; // empty: no VM
+
+	// Takes over a VM fd; `vcpu_mapping_size` is KVM_GET_VCPU_MMAP_SIZE.
+	Vm(OwnedFd fd, std::size_t vcpu_mapping_size) noexcept
+		: fd_(std::move(fd)), vcpu_mapping_size_(vcpu_mapping_size)
+	{
+	}
+
+	int fd() const noexcept { return fd_.get(); }
+	explicit operator bool() const noexcept { return static_cast<bool>(fd_); }
+	std::size_t vcpu_mapping_size() const noexcept { return vcpu_mapping_size_; }
+
+	// KVM_CHECK_EXTENSION on the VM fd (answers may depend on the VM).
+	Result<int> check_extension(long capability) const noexcept;
+
+	// KVM_CREATE_VCPU, then mmap of its kvm_run.
+	Result<Vcpu> create_vcpu(unsigned id) const noexcept;
+
+	// KVM_SET_USER_MEMORY_REGION, as given.
+	Result<void> set_user_memory_region(const kvm_userspace_memory_region &region) const noexcept;
+
+	// Slot `slot` maps guest-physical [guest_phys, guest_phys + memory.size())
+	// to `memory` (which must outlive the slot). `flags` are KVM_MEM_*.
+	Result<void> map_memory(std::uint32_t slot, std::uint64_t guest_phys,
+				const GuestMemory &memory, std::uint32_t flags = 0) const noexcept;
+
+	// Deletes slot `slot` (KVM_SET_USER_MEMORY_REGION with size 0).
+	Result<void> unmap_memory(std::uint32_t slot) const noexcept;
+
+private:
+	OwnedFd fd_;
+	std::size_t vcpu_mapping_size_ = 0;
+};
+
+} // namespace kvmpp
