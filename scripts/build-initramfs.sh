@@ -15,7 +15,9 @@ mkdir -p "$stage"/{bin,modules/kvmpp,modules/reference}
 cp /bin/busybox "$stage/bin/busybox"
 cp "$top/scripts/guest/init" "$stage/init"
 selftests=${SELFTESTS_DIR:-$build/selftests}
-cp "$selftests/kvmpp-selftests" "$selftests/kvmpp-module-tests" "$stage/bin/"
+cp "$selftests/kvmpp-selftests" "$selftests/kvmpp-module-tests" "$selftests/mini-vmm" "$stage/bin/"
+mkdir -p "$stage/share/kvmpp"
+cp "$selftests/hello.bin" "$stage/share/kvmpp/"
 cp "$top"/kernel/kvmpp.ko "$top"/kernel/kvmpp-amd.ko "$top"/kernel/kvmpp-intel.ko "$stage/modules/kvmpp/"
 
 # Debian may ship modules compressed; busybox insmod wants them plain.

@@ -21,6 +21,10 @@ for r in "$top/build/unit/result" "$top/build/libkvmpp/result"; do
 	if [ -f "$r" ]; then add_result "$r"; else failed=$((failed + 1)); fi
 done
 
+echo "== examples: libkvmpp installed, the minimal VMM built with pkg-config and CMake"
+if ! "$top/scripts/check-examples.sh"; then broken+=(examples); fi
+if [ -f "$top/build/examples/result" ]; then add_result "$top/build/examples/result"; else failed=$((failed + 1)); fi
+
 for env in "$@"; do
 	if ! "$top/scripts/run-env.sh" "$env"; then broken+=("$env"); fi
 	if [ -f "$top/build/run/$env/result" ]; then add_result "$top/build/run/$env/result"; else failed=$((failed + 1)); fi
