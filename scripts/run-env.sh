@@ -80,7 +80,7 @@ start_bochs() {
 		>"$work/xorriso.out" 2>&1
 	cat >"$work/bochsrc" <<-RC
 	cpu: model=corei7_skylake_x, count=1, ips=100000000
-	memory: guest=256, host=256
+	memory: guest=1024, host=1024
 	romimage: file=/usr/share/bochs/BIOS-bochs-latest
 	vgaromimage: file=/usr/share/vgabios/vgabios.bin
 	ata0-master: type=cdrom, path=$work/boot.iso, status=inserted
