@@ -81,6 +81,15 @@ static int handle_shutdown(struct kvmpp_vcpu *vcpu)
 	return 0;
 }
 
+/* MOV to CR8: the intercepted write does not reach the virtual TPR by itself. */
+static int handle_cr8_write(struct kvmpp_vcpu *vcpu)
+{
+	int r = kvmpp_x86_write_cr8(vcpu);
+
+	to_svm(vcpu)->vmcb->control.int_state = 0;
+	return r;
+}
+
 /* Instructions of features kvmpp does not offer the guest. */
 static int handle_undefined(struct kvmpp_vcpu *vcpu)
 {
@@ -135,6 +144,7 @@ typedef int (*svm_exit_handler)(struct kvmpp_vcpu *vcpu);
 
 static const svm_exit_handler svm_exit_handlers[] = {
 	[SVM_EXIT_EXCP_BASE + MC_VECTOR] = handle_machine_check,
+	[SVM_EXIT_WRITE_CR8] = handle_cr8_write,
 	[SVM_EXIT_INTR] = handle_host_event,
 	[SVM_EXIT_NMI] = handle_host_event,
 	[SVM_EXIT_SMI] = handle_host_event,

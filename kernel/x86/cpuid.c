@@ -6,8 +6,12 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include <asm/cpufeature.h>
+#include <asm/msr-index.h>
+
 #include "../core/kvmpp.h"
 #include "cpuid_table.h"
+#include "walker.h"
 
 /* KVM_MAX_CPUID_ENTRIES in KVM. */
 #define KVMPP_MAX_CPUID_ENTRIES 256
@@ -49,19 +53,41 @@ long kvmpp_x86_set_cpuid2(struct kvmpp_vcpu *vcpu, void __user *argp)
 	return 0;
 }
 
+/*
+ * Leaf 1 bits that follow the vCPU's state, as in KVM: OSXSAVE mirrors CR4 (on
+ * hosts with XSAVE), APIC the enable bit of the APIC base.
+ */
+static void cpuid_runtime_bits(struct kvmpp_vcpu *vcpu, u32 function, u32 *ecx, u32 *edx)
+{
+	struct kvmpp_walk_mode mode = {};
+	u32 apic = BIT(X86_FEATURE_APIC & 31), osxsave = BIT(X86_FEATURE_OSXSAVE & 31);
+
+	if (function != 1)
+		return;
+	*edx = (vcpu->arch.apic_base & MSR_IA32_APICBASE_ENABLE) ? *edx | apic : *edx & ~apic;
+	if (boot_cpu_has(X86_FEATURE_XSAVE)) {
+		kvmpp_backend->get_paging_mode(vcpu, &mode);
+		*ecx = (mode.cr4 & X86_CR4_OSXSAVE) ? *ecx | osxsave : *ecx & ~osxsave;
+	}
+}
+
 long kvmpp_x86_get_cpuid2(struct kvmpp_vcpu *vcpu, void __user *argp)
 {
 	struct kvm_cpuid2 __user *user = argp;
 	struct kvm_cpuid2 header;
-	int nent = vcpu->arch.cpuid_nent;
+	int i, nent = vcpu->arch.cpuid_nent;
 
 	if (copy_from_user(&header, user, sizeof(header)))
 		return -EFAULT;
 	if (header.nent < nent)
 		return -E2BIG;
-	if (nent && copy_to_user(user->entries, vcpu->arch.cpuid_entries,
-				 nent * sizeof(*vcpu->arch.cpuid_entries)))
-		return -EFAULT;
+	for (i = 0; i < nent; i++) {
+		struct kvm_cpuid_entry2 e = vcpu->arch.cpuid_entries[i];
+
+		cpuid_runtime_bits(vcpu, e.function, &e.ecx, &e.edx);
+		if (copy_to_user(&user->entries[i], &e, sizeof(e)))
+			return -EFAULT;
+	}
 	header.nent = nent;
 	if (copy_to_user(user, &header, sizeof(header)))
 		return -EFAULT;
@@ -76,6 +102,10 @@ void kvmpp_x86_emulate_cpuid(struct kvmpp_vcpu *vcpu)
 
 	kvmpp_cpuid_lookup(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent,
 			   r[__VCPU_REGS_RAX], r[__VCPU_REGS_RCX], out);
+	/* Only an entry the table has gets the runtime bits (KVM edits its entry). */
+	if ((u32)r[__VCPU_REGS_RAX] == 1 &&
+	    kvmpp_cpuid_find(vcpu->arch.cpuid_entries, vcpu->arch.cpuid_nent, 1, 0))
+		cpuid_runtime_bits(vcpu, 1, &out[2], &out[3]);
 	r[__VCPU_REGS_RAX] = out[0];
 	r[__VCPU_REGS_RBX] = out[1];
 	r[__VCPU_REGS_RCX] = out[2];

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "cpuid_table.h"
 
-static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid_entry2 *e, int nent,
-					   u32 function, u32 index)
+const struct kvm_cpuid_entry2 *kvmpp_cpuid_find(const struct kvm_cpuid_entry2 *e, int nent,
+						u32 function, u32 index)
 {
 	int i;
 
@@ -26,10 +26,10 @@ static bool vendor_is_amd_like(const struct kvm_cpuid_entry2 *leaf0)
 void kvmpp_cpuid_lookup(const struct kvm_cpuid_entry2 *entries, int nent,
 			u32 function, u32 index, u32 out[4])
 {
-	const struct kvm_cpuid_entry2 *e = find(entries, nent, function, index);
+	const struct kvm_cpuid_entry2 *e = kvmpp_cpuid_find(entries, nent, function, index);
 
 	if (!e) {
-		const struct kvm_cpuid_entry2 *basic = find(entries, nent, 0, 0);
+		const struct kvm_cpuid_entry2 *basic = kvmpp_cpuid_find(entries, nent, 0, 0);
 		const struct kvm_cpuid_entry2 *class;
 		u32 class_leaf;
 
@@ -39,9 +39,9 @@ void kvmpp_cpuid_lookup(const struct kvm_cpuid_entry2 *entries, int nent,
 			class_leaf = 0xc0000000;
 		else
 			class_leaf = function & 0x80000000;
-		class = find(entries, nent, class_leaf, 0);
+		class = kvmpp_cpuid_find(entries, nent, class_leaf, 0);
 		if (basic && !vendor_is_amd_like(basic) && !(class && function <= class->eax))
-			e = find(entries, nent, basic->eax, index);
+			e = kvmpp_cpuid_find(entries, nent, basic->eax, index);
 	}
 	if (e) {
 		out[0] = e->eax;

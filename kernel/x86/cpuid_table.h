@@ -17,6 +17,10 @@
  * leaf does, as Intel CPUs do, unless the table's vendor is AMD or Hygon; any
  * other miss answers zeros.
  */
+/* The entry for (@function, @index) itself, or NULL: no out-of-range rule. */
+const struct kvm_cpuid_entry2 *kvmpp_cpuid_find(const struct kvm_cpuid_entry2 *entries, int nent,
+						u32 function, u32 index);
+
 void kvmpp_cpuid_lookup(const struct kvm_cpuid_entry2 *entries, int nent,
 			u32 function, u32 index, u32 out[4]);
 

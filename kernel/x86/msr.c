@@ -47,7 +47,8 @@ static bool efer_valid(struct kvmpp_vcpu *vcpu, u64 efer, bool host)
 {
 	u64 allowed = EFER_LMA;
 
-	if (host ? boot_cpu_has(X86_FEATURE_SYSCALL) : guest_ext_feature(vcpu, X86_FEATURE_SYSCALL & 31))
+	/* KVM checks SCE against the host only, even for guest writes. */
+	if (boot_cpu_has(X86_FEATURE_SYSCALL))
 		allowed |= EFER_SCE;
 	if (host ? boot_cpu_has(X86_FEATURE_LM) : guest_ext_feature(vcpu, X86_FEATURE_LM & 31))
 		allowed |= EFER_LME;

@@ -22,8 +22,9 @@ void kvmpp_x86_reset_regs(struct kvmpp_vcpu *vcpu)
 	arch->rip = 0xfff0;
 	arch->rflags = X86_EFLAGS_FIXED;
 	arch->pio.pending = false;
-	/* Without an in-kernel APIC, KVM starts with an APIC base of 0. */
-	arch->apic_base = 0;
+	/* KVM's power-on APIC base, in-kernel APIC or not; vCPU 0 is the BSP. */
+	arch->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
+			  (vcpu->id == 0 ? MSR_IA32_APICBASE_BSP : 0);
 	arch->cr8 = 0;
 	arch->pending_irq = -1;
 }

@@ -108,6 +108,9 @@ int kvmpp_x86_emulate_wrmsr(struct kvmpp_vcpu *vcpu);
 long kvmpp_x86_msr_io(struct kvmpp_vcpu *vcpu, void __user *argp, bool write);
 long kvmpp_x86_get_msr_index_list(void __user *argp);
 
+/* tpr.c: a guest MOV to CR8 (1: re-enter, 0: KVM_EXIT_SET_TPR). */
+int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu);
+
 /* supported_cpuid.c */
 long kvmpp_x86_get_supported_cpuid(void __user *argp);
 
