@@ -37,6 +37,8 @@ static const struct kvmpp_cap kvmpp_caps[] = {
 	{ KVM_CAP_MAX_VCPU_ID, KVMPP_MAX_VCPU_IDS, CAP_WITH_VCPUS },
 	{ KVM_CAP_IMMEDIATE_EXIT, 1, CAP_WITH_VCPUS },
 	{ KVM_CAP_INTERNAL_ERROR_DATA, 1, CAP_WITH_VCPUS },
+	/* KVM_GET_SUPPORTED_CPUID and KVM_SET_CPUID2. */
+	{ KVM_CAP_EXT_CPUID, 1, CAP_WITH_VCPUS },
 };
 
 long kvmpp_check_extension(const struct kvmpp_caps_env *env, long cap)

@@ -21,6 +21,7 @@ static void implemented_capabilities_are_announced(void **state)
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_SYNC_MMU), 1);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPUS), 1024);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPU_ID), 4096);
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_EXT_CPUID), 1);
 }
 
 static void nr_vcpus_follows_online_cpus_up_to_the_maximum(void **state)
