@@ -94,7 +94,8 @@ start_bochs() {
 	RC
 	printf 'c\nquit\n' >"$work/bochs.cmds"
 	# Debian's Bochs has its debugger built in: feed it "continue", under a pty.
-	(cd "$work" && setsid script -qfc "bochs-bin -q -f bochsrc -rc bochs.cmds" /dev/null \
+	# exec: $! must be the process group leader that stop_emulator kills.
+	(cd "$work" && exec setsid script -qfc "bochs-bin -q -f bochsrc -rc bochs.cmds" /dev/null \
 		</dev/null >"$work/emulator.out" 2>&1) &
 	emulator=$!
 }
