@@ -381,6 +381,12 @@ int vmx_vmcs_init(struct kvmpp_vcpu *vcpu)
 	int r;
 
 	vmx->eptp = kvmpp_tdp_root_pa(vcpu->vm) | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4;
+	/*
+	 * Accessed/dirty flags where the CPU has them: the CPU then records
+	 * which tables and pages the guest used (leaves start with both set).
+	 */
+	if (vmx_config.ept_ad)
+		vmx->eptp |= VMX_EPTP_AD_ENABLE_BIT;
 
 	/* VMCLEAR initializes a fresh region (launch state "clear", SDM 25.11.3). */
 	local_irq_save(flags);
