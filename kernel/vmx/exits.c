@@ -128,18 +128,12 @@ static int handle_undefined(struct kvmpp_vcpu *vcpu)
  */
 static int handle_cr8_write(struct kvmpp_vcpu *vcpu, unsigned long value)
 {
-	u8 old = vcpu->arch.cr8;
+	int r = kvmpp_x86_set_cr8(vcpu, value);
 
-	if (value & ~(unsigned long)X86_CR8_TPR) {
-		inject_gp(vcpu);
-		return 1;
-	}
-	vcpu->arch.cr8 = value;
+	if (r < 0)
+		return 1;	/* #GP queued: the MOV did not happen */
 	skip_instruction(vcpu);
-	if (value >= old)
-		return 1;
-	vcpu->run->exit_reason = KVM_EXIT_SET_TPR;
-	return 0;
+	return r;
 }
 
 /*

@@ -65,30 +65,6 @@ static struct page *vmx_msr_bitmap;
 /* CR0 and CR4 bits the host owns (see the top of the file); set at module load. */
 static unsigned long vmx_cr0_host_bits, vmx_cr4_host_bits;
 
-/* CR4 bits a guest may set itself: what KVM_SET_SREGS accepts (x86/regs.c). */
-static unsigned long vmx_cr4_guest_bits(void)
-{
-	unsigned long bits = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
-			     X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
-			     X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
-
-	if (boot_cpu_has(X86_FEATURE_XSAVE))
-		bits |= X86_CR4_OSXSAVE;
-	if (boot_cpu_has(X86_FEATURE_SMEP))
-		bits |= X86_CR4_SMEP;
-	if (boot_cpu_has(X86_FEATURE_SMAP))
-		bits |= X86_CR4_SMAP;
-	if (boot_cpu_has(X86_FEATURE_FSGSBASE))
-		bits |= X86_CR4_FSGSBASE;
-	if (boot_cpu_has(X86_FEATURE_PKU))
-		bits |= X86_CR4_PKE;
-	if (boot_cpu_has(X86_FEATURE_UMIP))
-		bits |= X86_CR4_UMIP;
-	if (boot_cpu_has(X86_FEATURE_PCID))
-		bits |= X86_CR4_PCIDE;
-	return bits;
-}
-
 int vmx_vmcs_setup(void)
 {
 	vmx_msr_bitmap = alloc_page(GFP_KERNEL);
@@ -100,7 +76,7 @@ int vmx_vmcs_setup(void)
 	vmx_cr0_host_bits = X86_CR0_CD | X86_CR0_NW |
 			    (vmx_config.cr0_fixed0 & ~(unsigned long)(X86_CR0_PE | X86_CR0_PG)) |
 			    ~(unsigned long)vmx_config.cr0_fixed1;
-	vmx_cr4_host_bits = ~(vmx_cr4_guest_bits() & vmx_config.cr4_fixed1 &
+	vmx_cr4_host_bits = ~(kvmpp_x86_cr4_supported_bits() & vmx_config.cr4_fixed1 &
 			      ~vmx_config.cr4_fixed0);
 	return 0;
 }

@@ -98,7 +98,7 @@ long kvmpp_x86_get_sregs(struct kvmpp_vcpu *vcpu, void __user *argp)
 }
 
 /* CR4 bits the architecture defines and this host supports (KVM checks the same). */
-static unsigned long cr4_supported_bits(void)
+unsigned long kvmpp_x86_cr4_supported_bits(void)
 {
 	unsigned long bits = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
 			     X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
@@ -120,6 +120,7 @@ static unsigned long cr4_supported_bits(void)
 		bits |= X86_CR4_PCIDE;
 	return bits;
 }
+EXPORT_SYMBOL_GPL(kvmpp_x86_cr4_supported_bits);
 
 /* The consistency rules KVM_SET_SREGS enforces before it changes anything. */
 static bool sregs_valid(const struct kvm_sregs *s)
@@ -133,7 +134,7 @@ static bool sregs_valid(const struct kvm_sregs *s)
 	} else if ((s->efer & EFER_LMA) || s->cs.l) {
 		return false;
 	}
-	if (s->cr4 & ~cr4_supported_bits())
+	if (s->cr4 & ~kvmpp_x86_cr4_supported_bits())
 		return false;
 	if (s->cr0 >> 32)
 		return false;

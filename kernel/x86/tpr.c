@@ -45,13 +45,35 @@ static int decode_mov_to_cr8(const u8 *bytes, int len, bool long_mode, int *insn
 	return (bytes[i + 2] & 7) | (rex & 0x1 ? 8 : 0);
 }
 
-/* Returns 1 to go on into the guest, 0 for KVM_EXIT_SET_TPR, or -errno. */
+/*
+ * A guest MOV to CR8 of @value. Returns -EINVAL when @value has reserved bits:
+ * #GP is queued and the MOV did not happen. Otherwise CR8 is set and the caller
+ * completes the MOV (skips it), then goes on into the guest (1) or exits with
+ * KVM_EXIT_SET_TPR (0: the guest lowered its task priority).
+ */
+int kvmpp_x86_set_cr8(struct kvmpp_vcpu *vcpu, unsigned long value)
+{
+	u8 old = vcpu->arch.cr8;
+
+	if (value & ~X86_CR8_TPR) {
+		kvmpp_backend->inject_exception(vcpu, X86_TRAP_GP, true, 0);
+		return -EINVAL;
+	}
+	vcpu->arch.cr8 = value;
+	if (value >= old)
+		return 1;
+	vcpu->run->exit_reason = KVM_EXIT_SET_TPR;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kvmpp_x86_set_cr8);
+
+/* The same for a backend without decode assists: the MOV is read from memory. */
 int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu)
 {
 	bool long_mode = kvmpp_backend->is_long_mode(vcpu);
 	u64 cs = kvmpp_backend->get_segment_base(vcpu, KVMPP_SEG_CS);
 	unsigned long value;
-	u8 bytes[15], old = vcpu->arch.cr8;
+	u8 bytes[15];
 	int gpr, len, r;
 
 	r = kvmpp_x86_read_linear(vcpu, cs + vcpu->arch.rip, bytes, sizeof(bytes));
@@ -67,15 +89,10 @@ int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu)
 	value = vcpu->arch.regs[gpr];
 	if (!long_mode)
 		value = (u32)value;
-	if (value & ~X86_CR8_TPR) {
-		kvmpp_backend->inject_exception(vcpu, X86_TRAP_GP, true, 0);
+	r = kvmpp_x86_set_cr8(vcpu, value);
+	if (r < 0)
 		return 1;
-	}
-	vcpu->arch.cr8 = value;
 	vcpu->arch.rip += len;
-	if (value >= old)
-		return 1;
-	vcpu->run->exit_reason = KVM_EXIT_SET_TPR;
-	return 0;
+	return r;
 }
 EXPORT_SYMBOL_GPL(kvmpp_x86_write_cr8);

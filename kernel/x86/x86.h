@@ -81,6 +81,7 @@ long kvmpp_x86_set_regs(struct kvmpp_vcpu *vcpu, void __user *argp);
 long kvmpp_x86_get_sregs(struct kvmpp_vcpu *vcpu, void __user *argp);
 long kvmpp_x86_set_sregs(struct kvmpp_vcpu *vcpu, void __user *argp);
 void kvmpp_x86_reset_regs(struct kvmpp_vcpu *vcpu);
+unsigned long kvmpp_x86_cr4_supported_bits(void);
 
 /* pio.c: port I/O exits. */
 int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn);
@@ -109,6 +110,7 @@ long kvmpp_x86_msr_io(struct kvmpp_vcpu *vcpu, void __user *argp, bool write);
 long kvmpp_x86_get_msr_index_list(void __user *argp);
 
 /* tpr.c: a guest MOV to CR8 (1: re-enter, 0: KVM_EXIT_SET_TPR). */
+int kvmpp_x86_set_cr8(struct kvmpp_vcpu *vcpu, unsigned long value);
 int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu);
 
 /* supported_cpuid.c */
