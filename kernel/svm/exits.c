@@ -121,23 +121,12 @@ static int handle_npf(struct kvmpp_vcpu *vcpu)
 	const struct vmcb_control_area *ctl = &to_svm(vcpu)->vmcb->control;
 	u64 error = ctl->exit_info_1;
 	u32 access = 0;
-	int r;
 
 	if (error & X86_PF_WRITE)
 		access |= KVMPP_TDP_ACCESS_WRITE;
 	if (error & X86_PF_INSTR)
 		access |= KVMPP_TDP_ACCESS_FETCH;
-	r = kvmpp_tdp_page_fault(vcpu, ctl->exit_info_2, access);
-	if (r < 0)
-		return r == -EAGAIN ? 1 : r;
-	if (r == KVMPP_TDP_MAPPED)
-		return 1;
-
-	/* MMIO (no slot, or a write to a read-only one) needs the emulator: not yet. */
-	vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	vcpu->run->internal.ndata = 0;
-	return 0;
+	return kvmpp_x86_tdp_fault(vcpu, ctl->exit_info_2, access);
 }
 
 typedef int (*svm_exit_handler)(struct kvmpp_vcpu *vcpu);
@@ -185,11 +174,5 @@ int svm_handle_exit(struct kvmpp_vcpu *vcpu)
 	if (code < ARRAY_SIZE(svm_exit_handlers) && svm_exit_handlers[code])
 		return svm_exit_handlers[code](vcpu);
 
-	/* An exit kvmpp did not ask for: KVM reports it the same way. */
-	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	run->internal.suberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
-	run->internal.ndata = 2;
-	run->internal.data[0] = code;
-	run->internal.data[1] = vcpu->cpu;
-	return 0;
+	return kvmpp_x86_unexpected_exit(vcpu, code);
 }

@@ -42,17 +42,10 @@ static void inject_gp(struct kvmpp_vcpu *vcpu)
 	vmx_inject_exception(vcpu, X86_TRAP_GP, true, 0);
 }
 
+/* An exit kvmpp did not ask for: KVM reports it the same way. */
 static int unexpected_exit(struct kvmpp_vcpu *vcpu)
 {
-	struct kvm_run *run = vcpu->run;
-
-	/* An exit kvmpp did not ask for: KVM reports it the same way. */
-	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	run->internal.suberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
-	run->internal.ndata = 2;
-	run->internal.data[0] = to_vmx(vcpu)->exit_reason;
-	run->internal.data[1] = vcpu->cpu;
-	return 0;
+	return kvmpp_x86_unexpected_exit(vcpu, to_vmx(vcpu)->exit_reason);
 }
 
 /* Nothing to do: a host interrupt (taken when run.c enabled interrupts) or an INIT. */
@@ -255,23 +248,12 @@ static int handle_ept_violation(struct kvmpp_vcpu *vcpu)
 	unsigned long qual = to_vmx(vcpu)->exit_qual;
 	u64 gpa = vmx_read_field(vcpu, GUEST_PHYSICAL_ADDRESS);
 	u32 access = 0;
-	int r;
 
 	if (qual & EPT_VIOLATION_ACC_WRITE)
 		access |= KVMPP_TDP_ACCESS_WRITE;
 	if (qual & EPT_VIOLATION_ACC_INSTR)
 		access |= KVMPP_TDP_ACCESS_FETCH;
-	r = kvmpp_tdp_page_fault(vcpu, gpa, access);
-	if (r < 0)
-		return r == -EAGAIN ? 1 : r;
-	if (r == KVMPP_TDP_MAPPED)
-		return 1;
-
-	/* MMIO (no slot, or a write to a read-only one) needs the emulator: not yet. */
-	vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	vcpu->run->internal.ndata = 0;
-	return 0;
+	return kvmpp_x86_tdp_fault(vcpu, gpa, access);
 }
 
 /* kvmpp never writes a misconfigured EPT entry: a bug, reported with its address. */

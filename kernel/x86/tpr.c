@@ -80,12 +80,8 @@ int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu)
 	if (r)
 		return r > 0 ? 1 : r;
 	gpr = decode_mov_to_cr8(bytes, sizeof(bytes), long_mode, &len);
-	if (gpr < 0) {
-		vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-		vcpu->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-		vcpu->run->internal.ndata = 0;
-		return 0;
-	}
+	if (gpr < 0)
+		return kvmpp_x86_emulation_failure(vcpu);
 	value = vcpu->arch.regs[gpr];
 	if (!long_mode)
 		value = (u32)value;

@@ -109,6 +109,11 @@ int kvmpp_x86_emulate_wrmsr(struct kvmpp_vcpu *vcpu);
 long kvmpp_x86_msr_io(struct kvmpp_vcpu *vcpu, void __user *argp, bool write);
 long kvmpp_x86_get_msr_index_list(void __user *argp);
 
+/* exit.c: what exit handlers share (1: re-enter, 0: to userspace, -errno). */
+int kvmpp_x86_emulation_failure(struct kvmpp_vcpu *vcpu);
+int kvmpp_x86_unexpected_exit(struct kvmpp_vcpu *vcpu, u64 reason);
+int kvmpp_x86_tdp_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access);
+
 /* tpr.c: a guest MOV to CR8 (1: re-enter, 0: KVM_EXIT_SET_TPR). */
 int kvmpp_x86_set_cr8(struct kvmpp_vcpu *vcpu, unsigned long value);
 int kvmpp_x86_write_cr8(struct kvmpp_vcpu *vcpu);
