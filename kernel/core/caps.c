@@ -39,6 +39,10 @@ static const struct kvmpp_cap kvmpp_caps[] = {
 	{ KVM_CAP_INTERNAL_ERROR_DATA, 1, CAP_WITH_VCPUS },
 	/* KVM_GET_SUPPORTED_CPUID and KVM_SET_CPUID2. */
 	{ KVM_CAP_EXT_CPUID, 1, CAP_WITH_VCPUS },
+	/* MMIO: writes to KVM_MEM_READONLY slots exit; coalesced zones and their ring page. */
+	{ KVM_CAP_READONLY_MEM, 1, CAP_WITH_VCPUS },
+	{ KVM_CAP_COALESCED_MMIO, KVM_COALESCED_MMIO_PAGE_OFFSET, CAP_WITH_VCPUS },
+	{ KVM_CAP_COALESCED_PIO, 1, CAP_WITH_VCPUS },
 };
 
 long kvmpp_check_extension(const struct kvmpp_caps_env *env, long cap)

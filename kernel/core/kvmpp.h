@@ -47,6 +47,16 @@ struct kvmpp_vm {
 	unsigned int nr_vcpus;
 	/* Shared by all vCPUs at page KVM_COALESCED_MMIO_PAGE_OFFSET of their mmap. */
 	struct page *coalesced_mmio_ring;
+	/*
+	 * The zones whose writes go into that ring (coalesced_mmio.c). @lock
+	 * protects @zones, @nr (zones per kind: [0] MMIO, [1] PIO) and the
+	 * ring's @last index; vCPUs take it on writes to MMIO and to ports.
+	 */
+	struct {
+		spinlock_t lock;
+		struct list_head zones;
+		unsigned int nr[2];
+	} coalesced;
 
 	/* The backend's per-VM state (e.g. the SVM ASID or VMX VPID space). */
 	void *backend_data;
@@ -111,6 +121,14 @@ long kvmpp_dev_check_extension(long cap);
 /* vm.c */
 int kvmpp_vm_create(unsigned long type);
 void kvmpp_vm_set_owner(struct module *owner);
+
+/* coalesced_mmio.c: KVM_{REGISTER,UNREGISTER}_COALESCED_MMIO and the ring. */
+void kvmpp_coalesced_init(struct kvmpp_vm *vm);
+void kvmpp_coalesced_destroy(struct kvmpp_vm *vm);
+long kvmpp_vm_register_coalesced(struct kvmpp_vm *vm, void __user *argp);
+long kvmpp_vm_unregister_coalesced(struct kvmpp_vm *vm, void __user *argp);
+bool kvmpp_coalesced_write(struct kvmpp_vm *vm, u64 addr, unsigned int len, const void *data,
+			   bool pio);
 
 /* vcpu.c */
 int kvmpp_vcpu_create(struct kvmpp_vm *vm, unsigned long id);

@@ -231,7 +231,7 @@ static int guest_access(struct kvmpp_vm *vm, u64 gpa, size_t len, bool write,
 		u64 slot_offset, n;
 
 		if (!slot || (write && (slot->flags & KVM_MEM_READONLY))) {
-			r = -EFAULT;
+			r = -ENOENT;
 			break;
 		}
 		slot_offset = addr - (slot->base_gfn << KVMPP_GFN_SHIFT);
@@ -257,13 +257,23 @@ static int copy_out(void __user *hva, size_t offset, size_t n, void *buf)
 
 int kvmpp_read_guest(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len)
 {
-	return guest_access(vm, gpa, len, false, copy_in, buf);
+	int r = guest_access(vm, gpa, len, false, copy_in, buf);
+
+	return r == -ENOENT ? -EFAULT : r;
 }
 EXPORT_SYMBOL_GPL(kvmpp_read_guest);
 
 int kvmpp_write_guest(struct kvmpp_vm *vm, u64 gpa, const void *buf, size_t len)
 {
 	/* copy_out only reads the buffer; the context pointer is untyped. */
-	return guest_access(vm, gpa, len, true, copy_out, (void *)buf);
+	int r = guest_access(vm, gpa, len, true, copy_out, (void *)buf);
+
+	return r == -ENOENT ? -EFAULT : r;
+}
+
+int kvmpp_access_guest_ram(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len, bool write)
+{
+	return write ? guest_access(vm, gpa, len, true, copy_out, buf) :
+		       guest_access(vm, gpa, len, false, copy_in, buf);
 }
 EXPORT_SYMBOL_GPL(kvmpp_write_guest);

@@ -60,5 +60,10 @@ const struct kvmpp_memslot *kvmpp_memslot_find(const struct kvmpp_memslots *slot
  */
 int kvmpp_read_guest(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len);
 int kvmpp_write_guest(struct kvmpp_vm *vm, u64 gpa, const void *buf, size_t len);
+/*
+ * The same, telling MMIO apart: -ENOENT when a byte has no memslot (or, for
+ * a write, only a read-only one). The emulator's view of guest memory.
+ */
+int kvmpp_access_guest_ram(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len, bool write);
 
 #endif /* KVMPP_MEMSLOT_H */

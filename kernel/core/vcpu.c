@@ -270,16 +270,17 @@ static int vcpu_run(struct kvmpp_vcpu *vcpu)
 		return -EINVAL;
 	vcpu->arch.cr8 = run->cr8;
 
-	if (vcpu->arch.pio.pending) {
-		r = kvmpp_x86_complete_userspace_io(vcpu);
-		if (r <= 0)
-			return r;
-	}
-	if (READ_ONCE(run->immediate_exit))
-		return -EINTR;
-
 	kvmpp_x86_fpu_load(vcpu);
-	for (;;) {
+	/* An I/O instruction userspace has answered completes first, as in KVM. */
+	r = 1;
+	if (vcpu->arch.pio.pending)
+		r = kvmpp_x86_complete_userspace_io(vcpu);
+	else if (kvmpp_emul_pending(&vcpu->arch.emul))
+		r = kvmpp_x86_complete_mmio(vcpu);
+	if (r > 0 && READ_ONCE(run->immediate_exit))
+		r = -EINTR;
+
+	while (r > 0) {
 		if (signal_pending(current)) {
 			run->exit_reason = KVM_EXIT_INTR;
 			r = -EINTR;
@@ -287,8 +288,6 @@ static int vcpu_run(struct kvmpp_vcpu *vcpu)
 		}
 		cond_resched();
 		r = kvmpp_backend->vcpu_run(vcpu);
-		if (r <= 0)
-			break;
 	}
 	kvmpp_x86_fpu_put(vcpu);
 	return r;
@@ -378,6 +377,9 @@ static long kvmpp_vcpu_ioctl(struct file *file, unsigned int ioctl, unsigned lon
 		break;
 	case KVM_GET_CPUID2:
 		r = kvmpp_x86_get_cpuid2(vcpu, argp);
+		break;
+	case KVM_TRANSLATE:
+		r = kvmpp_x86_ioctl_translate(vcpu, argp);
 		break;
 	case KVM_SET_SIGNAL_MASK:
 		r = vcpu_set_signal_mask(vcpu, argp);

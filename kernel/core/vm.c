@@ -50,6 +50,7 @@ static void vm_teardown(struct kvmpp_vm *vm, enum vm_stage stage)
 		kvmpp_vcpu_destroy(vm->vcpus[i]);
 	if (stage >= VM_MEMORY)
 		kvmpp_memory_destroy(vm);
+	kvmpp_coalesced_destroy(vm);
 	if (vm->coalesced_mmio_ring)
 		__free_page(vm->coalesced_mmio_ring);
 	mmdrop(vm->mm);
@@ -80,6 +81,7 @@ int kvmpp_vm_create(unsigned long type)
 	mmgrab(vm->mm);
 	refcount_set(&vm->users, 1);
 	mutex_init(&vm->lock);
+	kvmpp_coalesced_init(vm);
 	vm->coalesced_mmio_ring = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	if (!vm->coalesced_mmio_ring) {
 		r = -ENOMEM;
@@ -135,6 +137,10 @@ static long kvmpp_vm_ioctl(struct file *file, unsigned int ioctl, unsigned long 
 		return kvmpp_vcpu_create(vm, arg);
 	case KVM_SET_USER_MEMORY_REGION:
 		return kvmpp_vm_set_user_memory_region(vm, argp);
+	case KVM_REGISTER_COALESCED_MMIO:
+		return kvmpp_vm_register_coalesced(vm, argp);
+	case KVM_UNREGISTER_COALESCED_MMIO:
+		return kvmpp_vm_unregister_coalesced(vm, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -158,6 +158,18 @@ static const svm_exit_handler svm_exit_handlers[] = {
 	[SVM_EXIT_NPF] = handle_npf,
 };
 
+/* EXITCODE, EXITINFO1, EXITINFO2, EXITINTINFO and its error code, as KVM reports them. */
+void svm_get_exit_info(struct kvmpp_vcpu *vcpu, u64 info[5])
+{
+	const struct vmcb_control_area *ctl = &to_svm(vcpu)->vmcb->control;
+
+	info[0] = ctl->exit_code;
+	info[1] = ctl->exit_info_1;
+	info[2] = ctl->exit_info_2;
+	info[3] = ctl->exit_int_info;
+	info[4] = ctl->exit_int_info_err;
+}
+
 int svm_handle_exit(struct kvmpp_vcpu *vcpu)
 {
 	const struct vmcb_control_area *ctl = &to_svm(vcpu)->vmcb->control;

@@ -58,6 +58,7 @@ void kvmpp_svm_vmenter(u64 vmcb_pa, unsigned long *regs, u64 host_vmsave_pa);
 
 /* exits.c: one handler per exit code. */
 int svm_handle_exit(struct kvmpp_vcpu *vcpu);
+void svm_get_exit_info(struct kvmpp_vcpu *vcpu, u64 info[5]);
 
 /* npt.c */
 extern const struct kvmpp_tdp_format svm_npt_format;

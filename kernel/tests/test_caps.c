@@ -22,6 +22,11 @@ static void implemented_capabilities_are_announced(void **state)
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPUS), 1024);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_MAX_VCPU_ID), 4096);
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_EXT_CPUID), 1);
+	/* The ring's page in the vCPU mmap area, as KVM answers. */
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_COALESCED_MMIO),
+			 KVM_COALESCED_MMIO_PAGE_OFFSET);
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_COALESCED_PIO), 1);
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_READONLY_MEM), 1);
 }
 
 static void nr_vcpus_follows_online_cpus_up_to_the_maximum(void **state)
@@ -48,7 +53,7 @@ static void unimplemented_capabilities_answer_zero(void **state)
 	(void)state;
 	/* Real capabilities kvmpp does not implement yet: 0, as KVM answers unknown ones. */
 	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_IRQCHIP), 0);
-	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_COALESCED_MMIO), 0);
+	assert_int_equal(kvmpp_check_extension(&with_vcpus, KVM_CAP_DIRTY_LOG_RING), 0);
 }
 
 static void numbers_no_kernel_defines_answer_zero(void **state)

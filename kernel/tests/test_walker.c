@@ -610,10 +610,20 @@ static void pae_pdpte_reserved_bits(void **state)
 		*e64(p.at[3]) = good | BIT(allowed[i]);
 		expect_gpa(&m, GVA_PAE, RD, 0x00789abc);
 	}
+	/* An AMD CPU walking PDPTEs in memory (nested paging) sets their A flag: not reserved. */
+	m.amd = true;
+	*e64(p.at[3]) = good | ACC;
+	expect_gpa(&m, GVA_PAE, RD, 0x00789abc);
+	*e64(p.at[3]) = good | BIT(6);
+	expect_fault(&m, GVA_PAE, RD, EC_P | EC_RSVD);
+	m.amd = false;
 	/* The same checks on PDPTE registers handed in by the caller. */
 	*e64(p.at[3]) = good;
 	m.pdptrs[3] = good | BIT(63);
 	m.pdptrs_valid = true;
+	expect_fault(&m, GVA_PAE, RD, EC_P | EC_RSVD);
+	m.amd = true;
+	m.pdptrs[3] = good | ACC;
 	expect_fault(&m, GVA_PAE, RD, EC_P | EC_RSVD);
 }
 

@@ -302,6 +302,24 @@ static const vmx_exit_handler vmx_exit_handlers[] = {
 	[EXIT_REASON_VMFUNC] = handle_undefined,
 };
 
+/*
+ * The exit reason, the exit qualification, the IDT-vectoring information,
+ * the exit interruption information and its error code, as KVM reports them.
+ */
+void vmx_get_exit_info(struct kvmpp_vcpu *vcpu, u64 info[5])
+{
+	const struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	info[0] = vmx->exit_reason;
+	info[1] = vmx->exit_qual;
+	info[2] = vmx->idt_info;
+	info[3] = vmx->exit_intr_info;
+	info[4] = 0;
+	if ((vmx->exit_intr_info & INTR_INFO_VALID_MASK) &&
+	    (vmx->exit_intr_info & INTR_INFO_DELIVER_CODE_MASK))
+		info[4] = vmx_read_field(vcpu, VM_EXIT_INTR_ERROR_CODE);
+}
+
 int vmx_handle_exit(struct kvmpp_vcpu *vcpu)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);

@@ -133,6 +133,8 @@ u64 vmx_guest_cr0(struct kvmpp_vcpu *vcpu);
 u64 vmx_guest_cr3(struct kvmpp_vcpu *vcpu);
 /* One VMCS field, loading the VMCS around the VMREAD. */
 u64 vmx_read_field(struct kvmpp_vcpu *vcpu, unsigned long field);
+/* exits.c */
+void vmx_get_exit_info(struct kvmpp_vcpu *vcpu, u64 info[5]);
 int vmx_default_addr_size(struct kvmpp_vcpu *vcpu);
 void vmx_vmwrite_failed(unsigned long field, unsigned long value);
 

@@ -18,56 +18,102 @@ static int walk_read(void *ctx, u64 gpa, void *buf, int len)
 	return kvmpp_read_guest(ctx, gpa, buf, len);
 }
 
-/* Accessed/dirty updates: compare-and-exchange on the guest page itself. */
-static int walk_cmpxchg(void *ctx, u64 gpa, u64 old, u64 new, int len)
+/*
+ * Compare-and-exchange @len (1, 2, 4 or 8) bytes of guest-physical memory,
+ * within one page: 0 when exchanged, 1 when memory no longer held @old,
+ * -ENOENT when no writable memslot backs @gpa (MMIO), -EFAULT when the host
+ * memory is not accessible, -EINVAL for another @len.
+ */
+int kvmpp_x86_cmpxchg_gpa(struct kvmpp_vm *vm, u64 gpa, const void *old, const void *new,
+			  unsigned int len)
 {
-	struct kvmpp_vm *vm = ctx;
 	const struct kvmpp_memslot *slot;
-	unsigned long hva;
-	int idx, r = -EFAULT;
+	void __user *hva;
+	int idx, r = -ENOENT;
 
 	idx = srcu_read_lock(&vm->mem.srcu);
 	slot = kvmpp_memslot_find(srcu_dereference(vm->mem.slots, &vm->mem.srcu),
 				  gpa >> PAGE_SHIFT);
 	if (!slot || (slot->flags & KVM_MEM_READONLY))
 		goto out;
-	hva = slot->userspace_addr + (gpa - (slot->base_gfn << PAGE_SHIFT));
-	if (!access_ok((void __user *)hva, len))
+	hva = (void __user *)(slot->userspace_addr + (gpa - (slot->base_gfn << PAGE_SHIFT)));
+	r = -EFAULT;
+	if (current->mm != vm->mm || !access_ok(hva, len))
 		goto out;
-	/* 0: exchanged, 1: the value had changed, -EFAULT: not accessible. */
-	if (len == 8) {
-		u64 expected = old;
+	/* Each returns 0 (exchanged), 1 (changed) or -EFAULT; the labels are the macro's. */
+	switch (len) {
+	case 1: {
+		u8 expected = *(const u8 *)old;
 
-		r = __try_cmpxchg_user((u64 __user *)hva, &expected, new, efault8);
-	} else {
-		u32 expected = old;
+		r = __try_cmpxchg_user((u8 __user *)hva, &expected, *(const u8 *)new, fault8);
+		break;
+	}
+	case 2: {
+		u16 expected = *(const u16 *)old;
 
-		r = __try_cmpxchg_user((u32 __user *)hva, &expected, (u32)new, efault4);
+		r = __try_cmpxchg_user((u16 __user *)hva, &expected, *(const u16 *)new, fault16);
+		break;
+	}
+	case 4: {
+		u32 expected = *(const u32 *)old;
+
+		r = __try_cmpxchg_user((u32 __user *)hva, &expected, *(const u32 *)new, fault32);
+		break;
+	}
+	case 8: {
+		u64 expected = *(const u64 *)old;
+
+		r = __try_cmpxchg_user((u64 __user *)hva, &expected, *(const u64 *)new, fault64);
+		break;
+	}
+	default:
+		r = -EINVAL;
 	}
 out:
 	srcu_read_unlock(&vm->mem.srcu, idx);
 	return r;
 }
 
-/*
- * Translate @gva for @access (KVMPP_WALK_*): 0 and the guest-physical address,
- * 1 when a fault was delivered to the guest instead, or -errno.
- */
-int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa)
+/* Accessed/dirty updates: compare-and-exchange on the guest page itself. */
+static int walk_cmpxchg(void *ctx, u64 gpa, u64 old, u64 new, int len)
 {
-	const struct kvmpp_walk_ops ops = {
-		.ctx = vcpu->vm, .read = walk_read, .cmpxchg = walk_cmpxchg,
-	};
-	struct kvmpp_walk_mode mode = {
+	int r;
+
+	if (len == 4) {
+		u32 old32 = old, new32 = new;
+
+		r = kvmpp_x86_cmpxchg_gpa(ctx, gpa, &old32, &new32, 4);
+	} else {
+		r = kvmpp_x86_cmpxchg_gpa(ctx, gpa, &old, &new, len);
+	}
+	return r == -ENOENT ? -EFAULT : r;
+}
+
+/* The vCPU's paging state, as the walker takes it. */
+void kvmpp_x86_walk_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode)
+{
+	*mode = (struct kvmpp_walk_mode) {
 		.rflags = vcpu->arch.rflags,
 		.maxphyaddr = boot_cpu_data.x86_phys_bits,
 		.amd = boot_cpu_data.x86_vendor == X86_VENDOR_AMD,
 	};
+	kvmpp_backend->get_paging_mode(vcpu, mode);
+}
+
+/*
+ * Translate @gva for @access (KVMPP_WALK_*) in @mode: 0 and the guest-physical
+ * address, 1 when a fault was delivered to the guest instead, or -errno.
+ */
+int kvmpp_x86_translate_in(struct kvmpp_vcpu *vcpu, const struct kvmpp_walk_mode *mode,
+			   u64 gva, u32 access, u64 *gpa)
+{
+	const struct kvmpp_walk_ops ops = {
+		.ctx = vcpu->vm, .read = walk_read, .cmpxchg = walk_cmpxchg,
+	};
 	struct kvmpp_walk_result res;
 	int r;
 
-	kvmpp_backend->get_paging_mode(vcpu, &mode);
-	r = kvmpp_walk(&ops, &mode, gva, access, &res);
+	r = kvmpp_walk(&ops, mode, gva, access, &res);
 	switch (r) {
 	case 0:
 		*gpa = res.gpa;
@@ -81,6 +127,60 @@ int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa)
 	default:
 		return r;
 	}
+}
+
+int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa)
+{
+	struct kvmpp_walk_mode mode;
+
+	kvmpp_x86_walk_mode(vcpu, &mode);
+	return kvmpp_x86_translate_in(vcpu, &mode, gva, access, gpa);
+}
+
+/* What KVM_TRANSLATE reports for an address that does not translate (KVM's INVALID_GPA). */
+#define KVMPP_INVALID_GPA (~0ULL)
+
+/*
+ * KVM_TRANSLATE, as KVM answers it: a supervisor data read at the current
+ * CPL's SMAP rules, accessed flags set on the way, nothing delivered to the
+ * guest; without paging the address is its own translation. writeable and
+ * usermode are always 1 and 0 (KVM does not look at the permissions).
+ */
+long kvmpp_x86_ioctl_translate(struct kvmpp_vcpu *vcpu, void __user *argp)
+{
+	const struct kvmpp_walk_ops ops = {
+		.ctx = vcpu->vm, .read = walk_read, .cmpxchg = walk_cmpxchg,
+	};
+	struct kvm_translation tr;
+	struct kvmpp_walk_mode mode;
+	struct kvmpp_walk_result res;
+	u64 gva;
+	int r;
+
+	if (copy_from_user(&tr, argp, sizeof(tr)))
+		return -EFAULT;
+	gva = tr.linear_address;
+	kvmpp_x86_walk_mode(vcpu, &mode);
+	if (!(mode.cr0 & X86_CR0_PG)) {
+		tr.physical_address = gva;
+	} else {
+		/* A supervisor access even at CPL 3, where RFLAGS.AC does not lift SMAP. */
+		if (mode.cpl == 3) {
+			mode.cpl = 0;
+			mode.rflags &= ~X86_EFLAGS_AC;
+		}
+		/* KVM's walk ignores the address bits above the top level's index. */
+		if (mode.efer & EFER_LMA)
+			gva = mode.cr4 & X86_CR4_LA57 ? sign_extend64(gva, 56) : sign_extend64(gva, 47);
+		r = kvmpp_walk(&ops, &mode, gva, 0, &res);
+		if (r < 0 && r != -EAGAIN)
+			return r;
+		tr.physical_address = r ? KVMPP_INVALID_GPA : res.gpa;
+	}
+	tr.valid = tr.physical_address != KVMPP_INVALID_GPA;
+	tr.writeable = 1;
+	tr.usermode = 0;
+	return copy_to_user(argp, &tr, sizeof(tr)) ? -EFAULT : 0;
 }
 
 /* Copy between the guest's linear address space and @buf, page by page. */

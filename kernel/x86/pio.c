@@ -11,6 +11,8 @@
  * INS asks for as many as fit up to the end of the destination page (counted
  * in bytes, as KVM does), at most 1024 bytes' worth and at most the REP count.
  * A REP instruction with elements left runs again, from the same RIP.
+ * OUT and OUTS to a coalesced PIO zone (core/coalesced_mmio.c) complete at
+ * once, their data in the coalesced ring.
  */
 #include <linux/kvm.h>
 #include <linux/mm.h>
@@ -48,6 +50,11 @@ static int start_exit(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn,
 	pio->insn = *insn;
 	pio->count = count;
 	pio->rip = vcpu->arch.rip;
+
+	/* An OUT to a coalesced PIO zone goes into the ring, without an exit. */
+	if (!insn->in && kvmpp_coalesced_write(vcpu->vm, insn->port, insn->size,
+					       vcpu->pio_data, true))
+		return kvmpp_x86_complete_userspace_io(vcpu);
 
 	run->exit_reason = KVM_EXIT_IO;
 	run->io.direction = insn->in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;

@@ -73,6 +73,8 @@ long kvmpp_x86_set_regs(struct kvmpp_vcpu *vcpu, void __user *argp)
 	r[__VCPU_REGS_R14] = regs.r14;
 	r[__VCPU_REGS_R15] = regs.r15;
 	vcpu->arch.rip = regs.rip;
+	/* An instruction waiting on MMIO was decoded with the old registers. */
+	kvmpp_emul_reset(&vcpu->arch.emul);
 	/* Bit 1 of RFLAGS always reads as 1. */
 	vcpu->arch.rflags = regs.rflags | X86_EFLAGS_FIXED;
 	return 0;

@@ -169,8 +169,18 @@ static u64 reserved_bits(const struct walk *w, int level, bool page)
 		/* Only 4 MiB PDEs have any: bit 21 and the PSE-36 bits above M. */
 		return level == 2 && page ? bit_range(21, pse36_width(w) - 19) : 0;
 	case WALK_PAE:
-		if (level == 3)	/* PDPTE: no XD, no R/W, U/S, A, PS */
-			return bit_range(63, m) | bit_range(8, 5) | bit_range(2, 1);
+		if (level == 3) {	/* PDPTE: no XD, no R/W, U/S, A, PS */
+			rsvd = bit_range(63, m) | bit_range(8, 5) | bit_range(2, 1);
+			/*
+			 * Except on AMD when the PDPTEs are read from memory on
+			 * each walk (nested paging): that CPU sets their accessed
+			 * flag like any other entry's (seen under QEMU's AMD
+			 * model: a guest's PDPTE 0x6001 became 0x6021).
+			 */
+			if (w->mode->amd && !w->mode->pdptrs_valid)
+				rsvd &= ~WALK_PTE_A;
+			return rsvd;
+		}
 		rsvd = bit_range(62, m);
 		break;
 	default:

@@ -11,7 +11,10 @@
 #include <asm/fpu/types.h>
 #include <asm/kvm_vcpu_regs.h>
 
+#include "emulate.h"
+
 struct kvmpp_vcpu;
+struct kvmpp_vm;
 
 #define KVMPP_NR_GPRS 16
 
@@ -66,6 +69,11 @@ struct kvmpp_x86_vcpu {
 	s16 pending_irq;
 
 	struct kvmpp_pio pio;
+	/*
+	 * The instruction emulator's state (mmio.c): an instruction that waits
+	 * for userspace to complete a KVM_EXIT_MMIO stays here between KVM_RUNs.
+	 */
+	struct kvmpp_emul_ctxt emul;
 	struct fpu_guest guest_fpu;	/* fpu.c */
 	/* Guest MSRs the core keeps (msr.c); the rest live in the backend. */
 	u64 tsc_offset;
@@ -88,7 +96,14 @@ int kvmpp_x86_pio(struct kvmpp_vcpu *vcpu, const struct kvmpp_io_insn *insn);
 int kvmpp_x86_complete_userspace_io(struct kvmpp_vcpu *vcpu);
 
 /* guest_access.c: guest memory by linear address (1: a fault went to the guest). */
+struct kvmpp_walk_mode;
+void kvmpp_x86_walk_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
+int kvmpp_x86_translate_in(struct kvmpp_vcpu *vcpu, const struct kvmpp_walk_mode *mode,
+			   u64 gva, u32 access, u64 *gpa);
 int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa);
+int kvmpp_x86_cmpxchg_gpa(struct kvmpp_vm *vm, u64 gpa, const void *old, const void *new,
+			  unsigned int len);
+long kvmpp_x86_ioctl_translate(struct kvmpp_vcpu *vcpu, void __user *argp);
 int kvmpp_x86_read_linear(struct kvmpp_vcpu *vcpu, u64 gva, void *buf, unsigned int len);
 int kvmpp_x86_write_linear(struct kvmpp_vcpu *vcpu, u64 gva, const void *buf, unsigned int len);
 
@@ -111,8 +126,17 @@ long kvmpp_x86_get_msr_index_list(void __user *argp);
 
 /* exit.c: what exit handlers share (1: re-enter, 0: to userspace, -errno). */
 int kvmpp_x86_emulation_failure(struct kvmpp_vcpu *vcpu);
+int kvmpp_x86_emulation_failure_insn(struct kvmpp_vcpu *vcpu, const u8 *insn, unsigned int len);
 int kvmpp_x86_unexpected_exit(struct kvmpp_vcpu *vcpu, u64 reason);
 int kvmpp_x86_tdp_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access);
+
+/*
+ * mmio.c: emulate the instruction at RIP, whose access reached guest-physical
+ * memory no memslot backs (1: re-enter, 0: KVM_EXIT_MMIO or
+ * KVM_EXIT_INTERNAL_ERROR, -errno), and complete it after userspace did.
+ */
+int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu);
+int kvmpp_x86_complete_mmio(struct kvmpp_vcpu *vcpu);
 
 /* tpr.c: a guest MOV to CR8 (1: re-enter, 0: KVM_EXIT_SET_TPR). */
 int kvmpp_x86_set_cr8(struct kvmpp_vcpu *vcpu, unsigned long value);

@@ -76,6 +76,13 @@ struct kvmpp_backend_ops {
 	void (*get_paging_mode)(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
 	u64 (*get_segment_base)(struct kvmpp_vcpu *vcpu, int seg);
 
+	/*
+	 * What the hardware said about the last exit, for the debug data of
+	 * KVM_EXIT_INTERNAL_ERROR (KVM's get_exit_info): the exit reason (code),
+	 * its two qualifications, the interrupted event and its error code.
+	 */
+	void (*get_exit_info)(struct kvmpp_vcpu *vcpu, u64 info[5]);
+
 	/* Deliver an exception at the next entry; an event already pending wins. */
 	void (*inject_exception)(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u32 error);
 	void (*inject_page_fault)(struct kvmpp_vcpu *vcpu, u64 address, u32 error);
