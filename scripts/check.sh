@@ -21,6 +21,21 @@ for r in "$top/build/unit/result" "$top/build/libkvmpp/result"; do
 	if [ -f "$r" ]; then add_result "$r"; else failed=$((failed + 1)); fi
 done
 
+# The emulator's decoder under libFuzzer with ASan and UBSan, for a bounded
+# time from a fixed seed (so that a failure reproduces): any crash, leak or
+# sanitizer report fails it.
+fuzz_seconds=${KVMPP_FUZZ_SECONDS:-30}
+echo "== fuzz: the instruction emulator under libFuzzer (ASan, UBSan), ${fuzz_seconds} s"
+if make --no-print-directory -C "$top/kernel/tests" fuzz OUT="$top/build/fuzz" \
+	FUZZ_SECONDS="$fuzz_seconds" FUZZ_ARGS=-seed=1 >"$top/build/fuzz.log" 2>&1; then
+	grep -E "^(stat::number_of_executed_runs|Done)" "$top/build/fuzz.log" | sed 's/^/fuzz: /'
+	passed=$((passed + 1))
+else
+	tail -n 30 "$top/build/fuzz.log" | sed 's/^/fuzz: /'
+	failed=$((failed + 1))
+	broken+=(fuzz)
+fi
+
 echo "== examples: libkvmpp installed, the minimal VMM built with pkg-config and CMake"
 if ! "$top/scripts/check-examples.sh"; then broken+=(examples); fi
 if [ -f "$top/build/examples/result" ]; then add_result "$top/build/examples/result"; else failed=$((failed + 1)); fi
