@@ -34,6 +34,9 @@ constexpr const char *kOpNames[] = {
 	"KVM_GET_CPUID2",
 	"KVM_SET_CPUID2",
 	"KVM_SET_SIGNAL_MASK",
+	"KVM_TRANSLATE",
+	"KVM_REGISTER_COALESCED_MMIO",
+	"KVM_UNREGISTER_COALESCED_MMIO",
 };
 constexpr std::size_t kOpCount = static_cast<std::size_t>(Op::count_);
 static_assert(std::size(kOpNames) == kOpCount, "one name per Op");

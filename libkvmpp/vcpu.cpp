@@ -4,6 +4,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -94,6 +95,24 @@ Result<Vcpu> Vcpu::adopt(OwnedFd fd, unsigned id, std::size_t mapping_size)
 	if (run == MAP_FAILED)
 		return make_error(Op::mmap_vcpu, errno);
 	return Vcpu(std::move(fd), id, static_cast<kvm_run *>(run), mapping_size);
+}
+
+CoalescedRing Vcpu::coalesced_ring() const noexcept
+{
+	const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+	if (!run_ || mapping_size_ < (KVM_COALESCED_MMIO_PAGE_OFFSET + 1) * page)
+		return {};
+	return CoalescedRing(reinterpret_cast<std::byte *>(run_) + KVM_COALESCED_MMIO_PAGE_OFFSET * page,
+			     page);
+}
+
+Result<kvm_translation> Vcpu::translate(std::uint64_t linear_address) const noexcept
+{
+	kvm_translation translation{};
+	translation.linear_address = linear_address;
+	if (::ioctl(fd_.get(), KVM_TRANSLATE, &translation) < 0)
+		return make_error(Op::translate, errno);
+	return translation;
 }
 
 Result<Exit> Vcpu::run() noexcept

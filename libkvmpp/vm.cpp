@@ -55,4 +55,49 @@ Result<void> Vm::unmap_memory(std::uint32_t slot) const noexcept
 	return set_user_memory_region(region);
 }
 
+Result<void> Vm::register_coalesced_zone(const kvm_coalesced_mmio_zone &zone) const noexcept
+{
+	if (::ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+		return make_error(Op::register_coalesced_mmio, errno);
+	return {};
+}
+
+Result<void> Vm::unregister_coalesced_zone(const kvm_coalesced_mmio_zone &zone) const noexcept
+{
+	if (::ioctl(fd_.get(), KVM_UNREGISTER_COALESCED_MMIO, &zone) < 0)
+		return make_error(Op::unregister_coalesced_mmio, errno);
+	return {};
+}
+
+namespace {
+kvm_coalesced_mmio_zone zone(std::uint64_t address, std::uint32_t size, bool pio)
+{
+	kvm_coalesced_mmio_zone z{};
+	z.addr = address;
+	z.size = size;
+	z.pio = pio ? 1 : 0;
+	return z;
+}
+} // namespace
+
+Result<void> Vm::register_coalesced_mmio(std::uint64_t address, std::uint32_t size) const noexcept
+{
+	return register_coalesced_zone(zone(address, size, false));
+}
+
+Result<void> Vm::unregister_coalesced_mmio(std::uint64_t address, std::uint32_t size) const noexcept
+{
+	return unregister_coalesced_zone(zone(address, size, false));
+}
+
+Result<void> Vm::register_coalesced_pio(std::uint16_t port, std::uint32_t size) const noexcept
+{
+	return register_coalesced_zone(zone(port, size, true));
+}
+
+Result<void> Vm::unregister_coalesced_pio(std::uint16_t port, std::uint32_t size) const noexcept
+{
+	return unregister_coalesced_zone(zone(port, size, true));
+}
+
 } // namespace kvmpp

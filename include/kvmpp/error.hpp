@@ -58,6 +58,9 @@ enum class Op : std::uint8_t {
 	get_cpuid2,         // KVM_GET_CPUID2
 	set_cpuid2,         // KVM_SET_CPUID2
 	set_signal_mask,    // KVM_SET_SIGNAL_MASK
+	translate,          // KVM_TRANSLATE
+	register_coalesced_mmio,   // KVM_REGISTER_COALESCED_MMIO
+	unregister_coalesced_mmio, // KVM_UNREGISTER_COALESCED_MMIO
 	count_              // not an operation: the number of them
 };
 

@@ -5,6 +5,7 @@
 // safety; each header says what its types guarantee.
 #pragma once
 
+#include "coalesced.hpp"
 #include "error.hpp"
 #include "exit.hpp"
 #include "fd.hpp"

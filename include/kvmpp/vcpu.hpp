@@ -21,6 +21,7 @@
 // Moving or destroying a Vcpu while another thread uses it is a data race.
 #pragma once
 
+#include "coalesced.hpp"
 #include "error.hpp"
 #include "exit.hpp"
 #include "fd.hpp"
@@ -60,6 +61,11 @@ public:
 		return {reinterpret_cast<std::byte *>(run_), mapping_size_};
 	}
 
+	// The coalesced MMIO/PIO ring in the mapping (page
+	// KVM_COALESCED_MMIO_PAGE_OFFSET); empty if the mapping has no such page.
+	// The ring belongs to the VM: every vCPU's mapping shows the same one.
+	CoalescedRing coalesced_ring() const noexcept;
+
 	// KVM_RUN, then the exit it reports. A failure is the ioctl's errno,
 	// e.g. EINTR when a signal or immediate_exit stopped it (exit() then
 	// tells what KVM left in kvm_run).
@@ -95,6 +101,12 @@ public:
 	// 9 ioctls to find how many entries there are).
 	Result<void> set_cpuid(std::span<const kvm_cpuid_entry2> entries) const;
 	Result<std::vector<kvm_cpuid_entry2>> get_cpuid() const;
+
+	// KVM_TRANSLATE: the guest-physical address the vCPU's current paging
+	// mode gives `linear_address` (identity without paging). Linux sets
+	// `valid` = 0 and physical_address = ~0 for an unmapped address, and
+	// always reports writeable = 1, usermode = 0.
+	Result<kvm_translation> translate(std::uint64_t linear_address) const noexcept;
 
 	// KVM_SET_SIGNAL_MASK: the signal mask the thread has while in KVM_RUN;
 	// nullptr goes back to the thread's own mask.

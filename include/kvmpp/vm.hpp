@@ -58,6 +58,21 @@ public:
 	// Deletes slot `slot` (KVM_SET_USER_MEMORY_REGION with size 0).
 	Result<void> unmap_memory(std::uint32_t slot) const noexcept;
 
+	// KVM_REGISTER_COALESCED_MMIO / KVM_UNREGISTER_COALESCED_MMIO with the
+	// zone as given (zone.pio must be 0 or 1, else EINVAL).
+	Result<void> register_coalesced_zone(const kvm_coalesced_mmio_zone &zone) const noexcept;
+	Result<void> unregister_coalesced_zone(const kvm_coalesced_mmio_zone &zone) const noexcept;
+	// Guest writes to guest-physical [address, address + size) (MMIO: no
+	// memory slot there) or to ports [port, port + size) go to the coalesced
+	// ring (Vcpu::coalesced_ring()) instead of exiting; reads still exit.
+	// Unregistering removes every zone of that kind (MMIO or PIO) that
+	// contains the whole given range, as Linux does (coalesced_mmio_in_range()
+	// in virt/kvm/coalesced_mmio.c), and succeeds when none does.
+	Result<void> register_coalesced_mmio(std::uint64_t address, std::uint32_t size) const noexcept;
+	Result<void> unregister_coalesced_mmio(std::uint64_t address, std::uint32_t size) const noexcept;
+	Result<void> register_coalesced_pio(std::uint16_t port, std::uint32_t size) const noexcept;
+	Result<void> unregister_coalesced_pio(std::uint16_t port, std::uint32_t size) const noexcept;
+
 private:
 	OwnedFd fd_;
 	std::size_t vcpu_mapping_size_ = 0;

@@ -53,9 +53,10 @@ std::uint32_t fourcc(const char *text)
 } // namespace
 
 // A guest in each mode reads memory and reports it with OUT: the value at
-// layout::kData (or kLowData, for 16-bit code), and with paging the same
-// value through the alias mapping at layout::kAlias. KVM reports back the
-// control registers the mode was set up with.
+// layout::kData (or kLowData, for 16-bit code), and from 32-bit code the
+// value at layout::kAlias + kData: with paging the same value through the
+// alias mapping, without paging what userspace answers to the MMIO read.
+// KVM reports back the control registers the mode was set up with.
 KVMPP_TEST(guest, modes, .timeout_s = 60, .needs_vcpus = true)
 {
 	System kvm = ASSERT_RESULT(System::open());
@@ -69,9 +70,11 @@ KVMPP_TEST(guest, modes, .timeout_s = 60, .needs_vcpus = true)
 		m.memory.write<std::uint32_t>(data, value);
 
 		// The alias exists only under paging; without paging that address is
-		// unbacked guest-physical memory, an MMIO access (tested with the
-		// instruction emulator).
-		const bool alias = !sixteen && has_paging(mode);
+		// unbacked guest-physical memory: the load is an MMIO read, and the
+		// guest gets what userspace answers.
+		const bool alias = !sixteen;
+		const bool alias_is_mmio = !has_paging(mode);
+		const std::uint32_t mmio_value = 0x3a3a0000 | static_cast<std::uint32_t>(mode);
 		Assembler code(code_bits(mode), layout::kCode);
 		code.load(Reg::eax, data).out(0x10, Reg::eax);
 		if (alias)
@@ -83,9 +86,16 @@ KVMPP_TEST(guest, modes, .timeout_s = 60, .needs_vcpus = true)
 		ASSERT_EQ(io.port, 0x10);
 		ASSERT_EQ(io.value(), value);
 		if (alias) {
+			if (alias_is_mmio) {
+				const exits::Mmio mmio = ASSERT_EXIT(exits::Mmio, m.vcpu);
+				ASSERT_EQ(mmio.phys_addr, layout::kAlias + data);
+				ASSERT_EQ(mmio.data.size(), 4u);
+				ASSERT_TRUE(!mmio.is_write);
+				std::memcpy(mmio.data.data(), &mmio_value, 4);
+			}
 			const exits::Io through_alias = ASSERT_EXIT(exits::Io, m.vcpu);
 			ASSERT_EQ(through_alias.port, 0x11);
-			ASSERT_EQ(through_alias.value(), value);
+			ASSERT_EQ(through_alias.value(), alias_is_mmio ? mmio_value : value);
 		}
 		ASSERT_EXIT(exits::Hlt, m.vcpu);
 
