@@ -1313,7 +1313,163 @@ static void movnti(void **state)
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 }
 
+/* XADD: the register gets the old value, memory the sum; flags as ADD. */
+static void xadd(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE + 0x40;
+	wr_mmio(MMIO_BASE + 0x40, 0xfffffff0, 4);
+	cpu.gprs[RCX] = 0xffffffff00000010ull;
+	cpu.rflags = FIXED1;
+
+	INSN(0xf0, 0x0f, 0xc1, 0x0b);		/* lock xadd [rbx], ecx */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, false, MMIO_BASE + 0x40, 4);
+	expect_exit(1, true, MMIO_BASE + 0x40, 4);
+	assert_int_equal(exit_value(1), 0);
+	assert_int_equal(cpu.gprs[RCX], 0xfffffff0);	/* 32-bit result: zero-extended */
+	assert_int_equal(cpu.rflags & ARITH, CF | ZF | PF);
+	assert_int_equal(cpu.rip, CODE + 4);
+
+	wr_mmio(MMIO_BASE + 0x40, 0x7f, 1);
+	cpu.gprs[RDX] = 0x1234;
+	INSN(0x0f, 0xc0, 0x33);			/* xadd [rbx], dh */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x40, 1), 0x91);
+	assert_int_equal(cpu.gprs[RDX], 0x7f34);
+	assert_int_equal(cpu.rflags & (OF | SF | CF), OF | SF);
+
+	wr_ram(DATA, 40, 8);
+	cpu.gprs[RBX] = DATA;
+	cpu.gprs[RAX] = 2;
+	INSN(0xf0, 0x48, 0x0f, 0xc1, 0x03);	/* lock xadd [rbx], rax: RAM, no exit */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 0);
+	assert_int_equal(rd_ram(DATA, 8), 42);
+	assert_int_equal(cpu.gprs[RAX], 40);
+}
+
+/*
+ * CMPXCHG compares the accumulator with memory. Equal: memory gets the
+ * source. Not equal: the accumulator gets memory, which is written back.
+ */
+static void cmpxchg(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE + 0x80;
+	wr_mmio(MMIO_BASE + 0x80, 7, 4);
+	cpu.gprs[RAX] = 0xabcd000000000007ull;
+	cpu.gprs[RCX] = 9;
+
+	INSN(0xf0, 0x0f, 0xb1, 0x0b);		/* lock cmpxchg [rbx], ecx */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, false, MMIO_BASE + 0x80, 4);
+	expect_exit(1, true, MMIO_BASE + 0x80, 4);
+	assert_int_equal(exit_value(1), 9);
+	assert_true(cpu.rflags & ZF);
+	assert_int_equal(cpu.gprs[RAX], 0xabcd000000000007ull);	/* untouched */
+
+	INSN(0x0f, 0xb1, 0x0b);			/* cmpxchg [rbx], ecx: 7 != 9 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(1, true, MMIO_BASE + 0x80, 4);
+	assert_int_equal(exit_value(1), 9);	/* written back unchanged */
+	assert_false(cpu.rflags & ZF);
+	assert_true(cpu.rflags & CF);		/* 7 - 9 borrows */
+	assert_int_equal(cpu.gprs[RAX], 9);	/* EAX loaded, zero-extended */
+
+	wr_mmio(MMIO_BASE + 0x80, 0x55, 1);
+	cpu.gprs[RAX] = 0x55;
+	cpu.gprs[RDX] = 0x66;
+	INSN(0x0f, 0xb0, 0x13);			/* cmpxchg [rbx], dl */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x80, 1), 0x66);
+
+	wr_ram(DATA, 5, 8);
+	cpu.gprs[RBX] = DATA;
+	cpu.gprs[RAX] = 5;
+	cpu.gprs[RCX] = 6;
+	INSN(0xf0, 0x48, 0x0f, 0xb1, 0x0b);	/* lock cmpxchg [rbx], rcx: RAM */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 0);
+	assert_int_equal(rd_ram(DATA, 8), 6);
+}
+
 /* ---- SSE moves ---- */
+
+/* MOVQ to and from MMX registers: 8 bytes, one exit; MMn written is reported. */
+static void mmx_movq(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE + 0x300;
+	wr_mmio(MMIO_BASE + 0x300, 0x0102030405060708ull, 8);
+	cpu.mm_written = 0;
+
+	INSN(0x41, 0x0f, 0x6f, 0x1b);		/* movq mm3, [r11]: REX.B picks r11, not mm11 */
+	cpu.gprs[R11] = MMIO_BASE + 0x300;
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, false, MMIO_BASE + 0x300, 8);
+	assert_int_equal(cpu.mm[3], 0x0102030405060708ull);
+	assert_int_equal(cpu.mm_written, 1u << 3);
+
+	cpu.mm[5] = 0x1122334455667788ull;
+	INSN(0x44, 0x0f, 0x7f, 0x6b, 0x08);	/* movq [rbx+8], mm5 (REX.R ignored) */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, true, MMIO_BASE + 0x308, 8);
+	assert_int_equal(exit_value(0), 0x1122334455667788ull);
+	assert_int_equal(cpu.mm_written, 1u << 3);	/* a store writes no register */
+
+	cpu.cr0 |= CR0_TS;
+	INSN(0x0f, 0x7f, 0x2b);			/* movq [rbx], mm5 */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, NM);
+	cpu.cr0 &= ~CR0_TS;
+	cpu.cr0 |= CR0_EM;
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+	cpu.cr0 &= ~CR0_EM;
+	cpu.cr4 = 0;				/* MMX does not need OSFXSR */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	INSN(0x0f, 0x6f, 0xc5);			/* movq mm0, mm5: no memory */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.mm[0], cpu.mm[5]);
+	assert_int_equal(cpu.mm_written, 1u << 3 | 1u << 0);
+}
+
+/* Non-temporal stores: 16 bytes in two exits, aligned, memory destination only. */
+static void movnt_stores(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE + 0x400;
+	memset(cpu.xmm[1], 0x77, 16);
+
+	INSN(0x66, 0x0f, 0xe7, 0x0b);		/* movntdq [rbx], xmm1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, true, MMIO_BASE + 0x400, 8);
+	expect_exit(1, true, MMIO_BASE + 0x408, 8);
+	INSN(0x0f, 0x2b, 0x0b);			/* movntps [rbx], xmm1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	INSN(0x66, 0x0f, 0x2b, 0x0b);		/* movntpd [rbx], xmm1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+
+	cpu.gprs[RBX] = MMIO_BASE + 0x408 + 4;
+	INSN(0x66, 0x0f, 0xe7, 0x0b);		/* misaligned: #GP(0) */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, GP);
+	INSN(0x66, 0x0f, 0xe7, 0xcb);		/* register destination: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+	INSN(0x0f, 0xe7, 0x0b);			/* movntq (MMX): not emulated, as in KVM */
+	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
+}
 
 static void sse_loads_and_stores_split_in_halves(void **state)
 {
@@ -1401,7 +1557,7 @@ static void sse_alignment_and_state_checks(void **state)
 	assert_int_equal(cpu.rip, CODE);
 
 	cpu.cr4 = CR4_OSFXSR;
-	INSN(0x0f, 0x6f, 0x03);			/* MMX movq */
+	INSN(0x0f, 0x6e, 0x03);			/* MMX movd */
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 	INSN(0xf2, 0x0f, 0x6f, 0x03);
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
@@ -1982,7 +2138,7 @@ static void unhandleable_instructions(void **state)
 		{ { 0x8c, 0x03 }, 2 },			/* mov [rbx], es */
 		{ { 0xff, 0x13 }, 2 },			/* call [rbx] */
 		{ { 0xff, 0x33 }, 2 },			/* push [rbx] */
-		{ { 0x0f, 0xb0, 0x0b }, 3 },		/* cmpxchg [rbx], cl */
+		{ { 0x0f, 0xaf, 0x03 }, 3 },		/* imul eax, [rbx] */
 		{ { 0xd1, 0x23 }, 2 },			/* shl dword [rbx], 1 */
 		{ { 0xc5, 0xf9, 0x6f, 0x03 }, 4 },	/* vmovdqa */
 		{ { 0x90 }, 1 },			/* nop */
@@ -2048,6 +2204,10 @@ int main(void)
 		T(bt_family),
 		T(bt_register_offset_reaches_outside),
 		T(movnti),
+		T(xadd),
+		T(cmpxchg),
+		T(mmx_movq),
+		T(movnt_stores),
 		T(sse_loads_and_stores_split_in_halves),
 		T(sse_alignment_and_state_checks),
 		T(rep_stos_to_mmio_exits_per_element),

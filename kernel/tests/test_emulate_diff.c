@@ -438,6 +438,10 @@ static const struct tmpl unary_tmpls[] = {
 	{ "dec Ev", { 0xff }, 1, O_E, 1, 0, 0, T_LOCK, 0, 0 },
 	{ "xchg Eb,Gb", { 0x86 }, 1, O_EG, -1, 1, 0, T_LOCK, 0, 0 },
 	{ "xchg Ev,Gv", { 0x87 }, 1, O_EG, -1, 0, 0, T_LOCK, 0, 0 },
+	{ "xadd Eb,Gb", { 0x0f, 0xc0 }, 2, O_EG, -1, 1, 0, T_LOCK, 0, 0 },
+	{ "xadd Ev,Gv", { 0x0f, 0xc1 }, 2, O_EG, -1, 0, 0, T_LOCK, 0, 0 },
+	{ "cmpxchg Eb,Gb", { 0x0f, 0xb0 }, 2, O_EG, -1, 1, 0, T_LOCK, 0, 0 },
+	{ "cmpxchg Ev,Gv", { 0x0f, 0xb1 }, 2, O_EG, -1, 0, 0, T_LOCK, 0, 0 },
 };
 
 static const struct tmpl bt_tmpls[] = {
@@ -464,6 +468,9 @@ static const struct tmpl sse_tmpls[] = {
 	{ "movdqa Wx,Vx", { 0x0f, 0x7f }, 2, O_EG, -1, 16, 0, T_ALIGN16, 0, 0x66 },
 	{ "movdqu Vx,Wx", { 0x0f, 0x6f }, 2, O_GE, -1, 16, 0, 0, 0, 0xf3 },
 	{ "movdqu Wx,Vx", { 0x0f, 0x7f }, 2, O_EG, -1, 16, 0, 0, 0, 0xf3 },
+	{ "movntps Mx,Vx", { 0x0f, 0x2b }, 2, O_EG, -1, 16, 0, T_ALIGN16 | T_MEM_ONLY, 0, 0 },
+	{ "movntpd Mx,Vx", { 0x0f, 0x2b }, 2, O_EG, -1, 16, 0, T_ALIGN16 | T_MEM_ONLY, 0, 0x66 },
+	{ "movntdq Mx,Vx", { 0x0f, 0xe7 }, 2, O_EG, -1, 16, 0, T_ALIGN16 | T_MEM_ONLY, 0, 0x66 },
 };
 
 static const struct tmpl string_tmpls[] = {

@@ -109,6 +109,8 @@ enum exec {
 	EX_NOT,
 	EX_NEG,
 	EX_XCHG,
+	EX_XADD,
+	EX_CMPXCHG,
 	EX_BT,			/* sub: enum bt */
 	EX_STRING,		/* sub: enum string */
 	EX_SSE_MOV,
@@ -177,6 +179,7 @@ enum group { GRP_NONE, GRP_1, GRP_3, GRP_4_5, GRP_8, GRP_11, NR_GROUPS };
 #define SSE_NO		0
 #define SSE_U		1	/* unaligned allowed */
 #define SSE_A		2	/* 16-byte alignment required */
+#define SSE_MMX		3	/* the MMX form: MMn registers, 8 bytes */
 #define SSE(np, p66, pf3, pf2)	((np) | (p66) << 2 | (pf3) << 4 | (pf2) << 6)
 #define SSE_PICK(sse, idx)	(((sse) >> (2 * (idx))) & 3)
 
@@ -193,6 +196,7 @@ struct op_desc {
 #define OP(ex, sb, fm, fl, im)	{ .exec = (ex), .sub = (sb), .form = (fm), .flags = (fl), .imm = (im) }
 #define GROUP(g, fl, im)	{ .group = (g), .flags = (fl), .imm = (im) }
 #define SSE_OP(fm, sse_)	{ .exec = EX_SSE_MOV, .form = (fm), .sse = (sse_) }
+#define SSE_NT(sse_)	{ .exec = EX_SSE_MOV, .form = F_EX, .flags = D_MEM_ONLY, .sse = (sse_) }
 
 #define ALU_LOCK(op)	((op) == ALU_CMP ? 0 : D_LOCK)
 #define ALU_ROW(base, op)						\
@@ -262,8 +266,14 @@ static const struct op_desc two_byte[256] = {
 	[0x11] = SSE_OP(F_EX, SSE(SSE_U, SSE_U, SSE_NO, SSE_NO)),
 	[0x28] = SSE_OP(F_XE, SSE(SSE_A, SSE_A, SSE_NO, SSE_NO)),	/* MOVAPS, MOVAPD */
 	[0x29] = SSE_OP(F_EX, SSE(SSE_A, SSE_A, SSE_NO, SSE_NO)),
-	[0x6f] = SSE_OP(F_XE, SSE(SSE_NO, SSE_A, SSE_U, SSE_NO)),	/* MOVDQA, MOVDQU */
-	[0x7f] = SSE_OP(F_EX, SSE(SSE_NO, SSE_A, SSE_U, SSE_NO)),
+	[0x2b] = SSE_NT(SSE(SSE_A, SSE_A, SSE_NO, SSE_NO)),		/* MOVNTPS, MOVNTPD */
+	[0x6f] = SSE_OP(F_XE, SSE(SSE_MMX, SSE_A, SSE_U, SSE_NO)),	/* MOVQ mm, MOVDQA, MOVDQU */
+	[0x7f] = SSE_OP(F_EX, SSE(SSE_MMX, SSE_A, SSE_U, SSE_NO)),
+	[0xe7] = SSE_NT(SSE(SSE_NO, SSE_A, SSE_NO, SSE_NO)),		/* MOVNTDQ */
+	[0xb0] = OP(EX_CMPXCHG, 0, F_EG, D_BYTE | D_LOCK, IMM_NONE),
+	[0xb1] = OP(EX_CMPXCHG, 0, F_EG, D_LOCK, IMM_NONE),
+	[0xc0] = OP(EX_XADD, 0, F_EG, D_BYTE | D_LOCK, IMM_NONE),
+	[0xc1] = OP(EX_XADD, 0, F_EG, D_LOCK, IMM_NONE),
 	[0xa3] = OP(EX_BT, BT_TEST, F_EG, 0, IMM_NONE),
 	[0xab] = OP(EX_BT, BT_SET, F_EG, D_LOCK, IMM_NONE),
 	[0xb3] = OP(EX_BT, BT_RESET, F_EG, D_LOCK, IMM_NONE),
@@ -320,6 +330,8 @@ struct emul {
 	u64 rflags;
 	u8 xmm[SSE_SIZE];
 	int xmm_dst;			/* the XMM register to set from xmm, or -1 */
+	u64 mm;
+	int mm_dst;			/* the MMX register to set from mm, or -1 */
 };
 
 static u64 size_mask(unsigned int size)
@@ -703,7 +715,7 @@ static int check_insn(struct emul *e)
 	if ((in->flags & D_MEM_ONLY) && !in->mem)
 		return raise_exception(e, VEC_UD, false);
 	if (in->exec == EX_SSE_MOV) {
-		if ((cpu->cr0 & CR0_EM) || !(cpu->cr4 & CR4_OSFXSR))
+		if ((cpu->cr0 & CR0_EM) || (!in->mmx && !(cpu->cr4 & CR4_OSFXSR)))
 			return raise_exception(e, VEC_UD, false);
 		if (cpu->cr0 & CR0_TS)
 			return raise_exception(e, VEC_NM, false);
@@ -820,14 +832,22 @@ opcode:
 	if (in->exec == EX_SSE_MOV) {
 		/* The mandatory prefix: F2/F3 (the last one) over 66. */
 		sse_idx = in->rep == PFX_REP ? 2 : in->rep == PFX_REPNE ? 3 : opsize ? 1 : 0;
+		in->op_size = SSE_SIZE;
 		switch (SSE_PICK(desc->sse, sse_idx)) {
 		case SSE_A:
 			in->aligned = true;
 			break;
+		case SSE_MMX:
+			/* MM0-7: REX.R and REX.B do not extend them. */
+			in->mmx = true;
+			in->op_size = 8;
+			in->reg &= 7;
+			if (!in->mem)
+				in->rm &= 7;
+			break;
 		case SSE_NO:
 			return KVMPP_EMUL_UNHANDLEABLE;
 		}
-		in->op_size = SSE_SIZE;
 	}
 	if (in->exec == EX_MOVZX || in->exec == EX_MOVSX)
 		in->src_size = min_uint(in->sub, in->op_size);	/* MOVSXD r32/r16: a plain move */
@@ -1026,6 +1046,37 @@ static int write_rm(struct emul *e, unsigned int size, u64 old, u64 v)
 	return write_locked(e, mem_linear(e), old_buf, buf, size);
 }
 
+/*
+ * CMPXCHG r/m, reg: compare the accumulator with the destination (flags as
+ * CMP); equal: the destination gets @src; not equal: the accumulator gets the
+ * destination, which (in memory) is written back unchanged (SDM vol. 2A,
+ * "CMPXCHG": "the destination operand is written back if the comparison
+ * fails").
+ */
+static int exec_cmpxchg(struct emul *e, u64 src)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size;
+	u64 dst, acc = get_reg(e, REG_RAX, size);
+	bool equal;
+	int r;
+
+	r = read_rm(e, size, &dst);
+	if (r)
+		return r;
+	alu(e, ALU_CMP, acc, dst, size);
+	equal = !!(e->rflags & EFL_ZF);
+	if (!in->mem && !equal) {
+		/* A register destination is left alone (not even zero-extended: measured). */
+		set_reg(e, REG_RAX, size, dst);
+		return 0;
+	}
+	r = write_rm(e, size, dst, equal ? src : dst);
+	if (!r && !equal)
+		set_reg(e, REG_RAX, size, dst);
+	return r;
+}
+
 /* Instructions of the forms r/m,reg reg,r/m r/m,imm r/m acc,imm reg,imm acc,moffs moffs,acc. */
 static int exec_generic(struct emul *e)
 {
@@ -1044,6 +1095,8 @@ static int exec_generic(struct emul *e)
 		if (r)
 			return r;
 	}
+	if (in->exec == EX_CMPXCHG)
+		return exec_cmpxchg(e, src);
 	if (in->exec != EX_MOV && in->exec != EX_MOVZX && in->exec != EX_MOVSX) {
 		if (in->form & F_DST_RM) {
 			r = read_rm(e, size, &dst);
@@ -1085,6 +1138,11 @@ static int exec_generic(struct emul *e)
 		break;
 	case EX_XCHG:
 		res = src;
+		break;
+	case EX_XADD:
+		/* The source register gets the old destination, then the destination the sum. */
+		res = alu(e, ALU_ADD, dst, src, size);
+		set_reg(e, in->reg, size, dst);
 		break;
 	default:
 		return -EIO;
@@ -1163,11 +1221,39 @@ static int exec_bt(struct emul *e)
 	return write_mem(e, linear(e, in->seg, ea), buf, size);
 }
 
+/* MOVQ between an MMX register and an MMX register or memory. */
+static int exec_mmx(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	u8 buf[8];
+	int r;
+
+	if (in->form & F_DST_REG) {
+		e->mm_dst = in->reg;
+		if (!in->mem) {
+			e->mm = e->cpu->mm[in->rm];
+			return 0;
+		}
+		r = read_mem(e, mem_linear(e), buf, 8);
+		e->mm = load_le(buf, 8);
+		return r;
+	}
+	if (!in->mem) {
+		e->mm_dst = in->rm;
+		e->mm = e->cpu->mm[in->reg];
+		return 0;
+	}
+	store_le(buf, e->cpu->mm[in->reg], 8);
+	return write_mem(e, mem_linear(e), buf, 8);
+}
+
 static int exec_sse(struct emul *e)
 {
 	const struct kvmpp_emul_insn *in = e->in;
 	u64 la = mem_linear(e);
 
+	if (in->mmx)
+		return exec_mmx(e);
 	if (in->mem && in->aligned && (la & (SSE_SIZE - 1)))
 		return raise_exception(e, VEC_GP, true);
 	if (in->form & F_DST_REG) {
@@ -1270,6 +1356,10 @@ static void commit(struct emul *e, bool complete)
 	cpu->rflags = e->rflags;
 	if (e->xmm_dst >= 0)
 		__builtin_memcpy(cpu->xmm[e->xmm_dst], e->xmm, SSE_SIZE);
+	if (e->mm_dst >= 0) {
+		cpu->mm[e->mm_dst] = e->mm;
+		cpu->mm_written |= 1u << e->mm_dst;
+	}
 	if (complete) {
 		cpu->rip = next_rip(e);
 		cpu->rflags &= ~EFL_RF;
@@ -1319,6 +1409,7 @@ static int run(struct emul *e)
 		__builtin_memcpy(e->gprs, e->cpu->gprs, sizeof(e->gprs));
 		e->rflags = e->cpu->rflags;
 		e->xmm_dst = -1;
+		e->mm_dst = -1;
 		e->read_idx = 0;
 		c->nr_writes = 0;
 

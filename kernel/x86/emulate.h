@@ -14,14 +14,17 @@
  *   MOVZX 0F B6/B7, MOVSX 0F BE/BF, MOVSXD 63 (64-bit mode only);
  * - ADD OR ADC SBB AND SUB XOR CMP: 00-3D and 80/81/83 (82 outside 64-bit mode);
  *   TEST 84/85, A8/A9, F6/F7 /0; NOT, NEG F6/F7 /2, /3; INC, DEC FE/FF /0, /1;
- * - XCHG 86/87 (locked when it has a memory operand);
+ * - XCHG 86/87 (locked when it has a memory operand); XADD 0F C0/C1 and
+ *   CMPXCHG 0F B0/B1 (which, like the CPU, writes its destination back
+ *   when the comparison fails);
  * - BT BTS BTR BTC 0F A3/AB/B3/BB (register bit offset, which reaches
  *   outside the operand in memory) and 0F BA /4-/7 (immediate);
- * - MOVNTI 0F C3 (memory destination only);
+ * - MOVNTI 0F C3, MOVNTPS/MOVNTPD 0F 2B, MOVNTDQ 66 0F E7 (memory
+ *   destination only);
  * - MOVS STOS LODS CMPS SCAS (A4-A7, AA-AF) with REP, REPE, REPNE and the
  *   direction flag; F2 in front of MOVS, STOS and LODS repeats as F3 does;
  * - 16-byte SSE moves: MOVUPS/MOVUPD 0F 10/11, MOVAPS/MOVAPD 0F 28/29,
- *   MOVDQA 66 0F 6F/7F, MOVDQU F3 0F 6F/7F.
+ *   MOVDQA 66 0F 6F/7F, MOVDQU F3 0F 6F/7F; the MMX move MOVQ 0F 6F/7F.
  * Prefixes: 66, 67, segment overrides 26 2E 36 3E 64 65 (only FS and GS
  * bases count in 64-bit mode), REX (64-bit mode; the last one, directly in
  * front of the opcode), LOCK (F0: #UD unless the instruction is lockable and
@@ -37,7 +40,8 @@
  * Exceptions the emulator raises itself (KVMPP_EMUL_EXCEPTION): #GP(0) for
  * an instruction longer than 15 bytes (SDM vol. 2A, 2.3.11; vol. 3A, 6.15
  * "Interrupt 13"; no 16th byte is fetched), #UD for a misplaced LOCK, #UD
- * for SSE moves when CR0.EM=1 or CR4.OSFXSR=0 and #NM when CR0.TS=1, #GP(0)
+ * for SSE moves when CR0.EM=1 or CR4.OSFXSR=0 (MMX: CR0.EM=1) and #NM when
+ * CR0.TS=1, #GP(0)
  * for a misaligned MOVAPS/MOVAPD/MOVDQA, #UD for MOVNTI to a register.
  * Encodings that are not one of the instructions above (including invalid
  * ones such as 82 in 64-bit mode) are KVMPP_EMUL_UNHANDLEABLE, not #UD.
@@ -130,6 +134,14 @@ struct kvmpp_emul_cpu {
 	int code_size;
 	/* XMM0-15 as little-endian bytes: the caller loads the guest's and stores them back. */
 	u8 xmm[16][16];
+	/*
+	 * MM0-7 (the low 64 bits of the x87 registers). The emulator sets bit n
+	 * of @mm_written when an instruction wrote MMn: writing an MMX register
+	 * also sets bits 79:64 of the x87 register and empties the x87 stack,
+	 * which the caller does by executing the MMX move itself.
+	 */
+	u64 mm[8];
+	u8 mm_written;
 };
 
 /*
@@ -176,6 +188,7 @@ struct kvmpp_emul_insn {
 	bool rip_relative;
 	bool lock;		/* LOCK, or XCHG with memory */
 	bool aligned;		/* SSE: the memory operand must be 16-byte aligned */
+	bool mmx;		/* the SSE-move form on MMX registers (8 bytes) */
 };
 
 /*

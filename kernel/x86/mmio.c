@@ -83,38 +83,59 @@ static int emul_cmpxchg(void *ctx, u64 linear, const void *old, const void *new,
 }
 
 /*
- * XMM0-15 are the guest's while KVM_RUN runs (fpu.c); a preemption may have
- * saved them to memory, and switch_fpu_return() puts them back.
+ * The guest's XMM and MMX registers are live in the CPU while KVM_RUN runs
+ * (fpu.c); a preemption may have saved them to memory, and
+ * switch_fpu_return() puts them back. FXSAVE reads them all without
+ * changing any state; only the registers the instruction wrote are loaded
+ * back, an MMX one with MOVQ, which also does the MMX instruction's x87
+ * side effects (tags valid, TOP 0, bits 79:64 set).
  */
-#define XMM_ALL(op) \
-	op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) \
-	op(8) op(9) op(10) op(11) op(12) op(13) op(14) op(15)
-
-static void xmm_get(u8 xmm[16][16])
+static void fpregs_make_live(void)
 {
 	fpregs_lock();
 	if (test_thread_flag(TIF_NEED_FPU_LOAD))
 		switch_fpu_return();
-#define XMM_GET(n) asm volatile("movdqu %%xmm" #n ", %0" : "=m"(*(u8 (*)[16])xmm[n]));
-	XMM_ALL(XMM_GET)
-#undef XMM_GET
-	fpregs_unlock();
 }
 
-static void xmm_set(u8 xmm[16][16])
+static void fpu_regs_get(struct kvmpp_emul_cpu *cpu, struct fxregs_state *fx)
 {
-	fpregs_lock();
-	if (test_thread_flag(TIF_NEED_FPU_LOAD))
-		switch_fpu_return();
-#define XMM_SET(n) asm volatile("movdqu %0, %%xmm" #n : : "m"(*(u8 (*)[16])xmm[n]));
-	XMM_ALL(XMM_SET)
-#undef XMM_SET
+	int i;
+
+	fpregs_make_live();
+	asm volatile("fxsaveq %0" : "=m"(*fx));
+	fpregs_unlock();
+	memcpy(cpu->xmm, fx->xmm_space, sizeof(cpu->xmm));
+	for (i = 0; i < ARRAY_SIZE(cpu->mm); i++)
+		memcpy(&cpu->mm[i], &fx->st_space[4 * i], sizeof(cpu->mm[i]));
+	cpu->mm_written = 0;
+}
+
+#define FPU_REGS_8(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7)
+#define FPU_REGS_16(op) FPU_REGS_8(op) op(8) op(9) op(10) op(11) op(12) op(13) op(14) op(15)
+
+static void fpu_regs_put(const struct kvmpp_emul_cpu *cpu, const struct fxregs_state *fx)
+{
+	const u8 (*old)[16] = (const u8 (*)[16])fx->xmm_space;
+
+	if (!memcmp(cpu->xmm, old, sizeof(cpu->xmm)) && !cpu->mm_written)
+		return;
+	fpregs_make_live();
+#define XMM_PUT(n) \
+	if (memcmp(cpu->xmm[n], old[n], 16)) \
+		asm volatile("movdqu %0, %%xmm" #n : : "m"(*(const u8 (*)[16])cpu->xmm[n]));
+	FPU_REGS_16(XMM_PUT)
+#undef XMM_PUT
+#define MM_PUT(n) \
+	if (cpu->mm_written & (1u << n)) \
+		asm volatile("movq %0, %%mm" #n : : "m"(cpu->mm[n]));
+	FPU_REGS_8(MM_PUT)
+#undef MM_PUT
 	fpregs_unlock();
 }
 
 /* The emulator's view of the vCPU (the GPRs are in ModRM order, as __VCPU_REGS_*). */
 static void cpu_load(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu,
-		     const struct kvm_sregs *sregs)
+		     const struct kvm_sregs *sregs, struct fxregs_state *fx)
 {
 	const struct kvm_segment *segs[KVMPP_EMUL_NR_SEGS] = {
 		&sregs->es, &sregs->cs, &sregs->ss, &sregs->ds, &sregs->fs, &sregs->gs,
@@ -135,16 +156,16 @@ static void cpu_load(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu,
 		cpu->code_size = 4;
 	else
 		cpu->code_size = 2;
-	xmm_get(cpu->xmm);
+	fpu_regs_get(cpu, fx);
 }
 
-static void cpu_store(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu, const u8 xmm[16][16])
+static void cpu_store(struct kvmpp_vcpu *vcpu, const struct kvmpp_emul_cpu *cpu,
+		      const struct fxregs_state *fx)
 {
 	memcpy(vcpu->arch.regs, cpu->gprs, sizeof(cpu->gprs));
 	vcpu->arch.rip = cpu->rip;
 	vcpu->arch.rflags = cpu->rflags;
-	if (memcmp(xmm, cpu->xmm, sizeof(cpu->xmm)))
-		xmm_set(cpu->xmm);
+	fpu_regs_put(cpu, fx);
 }
 
 /*
@@ -182,13 +203,12 @@ static int emulate(struct kvmpp_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	struct kvmpp_emul_cpu cpu;
 	struct kvm_sregs sregs;
-	u8 xmm[16][16];
+	struct fxregs_state fx;
 	int r;
 
 	kvmpp_backend->get_sregs(vcpu, &sregs);
 	kvmpp_x86_walk_mode(vcpu, &env.mode);
-	cpu_load(vcpu, &cpu, &sregs);
-	memcpy(xmm, cpu.xmm, sizeof(xmm));
+	cpu_load(vcpu, &cpu, &sregs, &fx);
 	for (;;) {
 		r = kvmpp_emulate(&ops, &cpu, ctxt);
 		if (r != KVMPP_EMUL_IO || !ctxt->io.write ||
@@ -197,7 +217,7 @@ static int emulate(struct kvmpp_vcpu *vcpu)
 			break;
 		/* Coalesced: the write is userspace's to see later; go on. */
 	}
-	cpu_store(vcpu, &cpu, xmm);
+	cpu_store(vcpu, &cpu, &fx);
 
 	switch (r) {
 	case KVMPP_EMUL_DONE:
