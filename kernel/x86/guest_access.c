@@ -40,35 +40,28 @@ int kvmpp_x86_cmpxchg_gpa(struct kvmpp_vm *vm, u64 gpa, const void *old, const v
 	r = -EFAULT;
 	if (current->mm != vm->mm || !access_ok(hva, len))
 		goto out;
-	/* Each returns 0 (exchanged), 1 (changed) or -EFAULT; the labels are the macro's. */
+	/* 0 (exchanged), 1 (memory held another value) or -EFAULT; the label is the macro's. */
+#define CMPXCHG_USER(type, label) ({						\
+		type expected = *(const type *)old;				\
+		__try_cmpxchg_user((type __user *)hva, &expected, *(const type *)new, label); \
+	})
 	switch (len) {
-	case 1: {
-		u8 expected = *(const u8 *)old;
-
-		r = __try_cmpxchg_user((u8 __user *)hva, &expected, *(const u8 *)new, fault8);
+	case 1:
+		r = CMPXCHG_USER(u8, fault1);
 		break;
-	}
-	case 2: {
-		u16 expected = *(const u16 *)old;
-
-		r = __try_cmpxchg_user((u16 __user *)hva, &expected, *(const u16 *)new, fault16);
+	case 2:
+		r = CMPXCHG_USER(u16, fault2);
 		break;
-	}
-	case 4: {
-		u32 expected = *(const u32 *)old;
-
-		r = __try_cmpxchg_user((u32 __user *)hva, &expected, *(const u32 *)new, fault32);
+	case 4:
+		r = CMPXCHG_USER(u32, fault4);
 		break;
-	}
-	case 8: {
-		u64 expected = *(const u64 *)old;
-
-		r = __try_cmpxchg_user((u64 __user *)hva, &expected, *(const u64 *)new, fault64);
+	case 8:
+		r = CMPXCHG_USER(u64, fault8);
 		break;
-	}
 	default:
 		r = -EINVAL;
 	}
+#undef CMPXCHG_USER
 out:
 	srcu_read_unlock(&vm->mem.srcu, idx);
 	return r;
