@@ -10,7 +10,7 @@ ENVS := kvmpp-svm reference-svm kvmpp-vmx reference-vmx
 ENV ?= kvmpp-svm
 T ?= *
 
-.PHONY: all help deps build modules libkvmpp selftests unit initramfs run check test install clean
+.PHONY: all help deps build modules libkvmpp selftests unit initramfs run check test install clean bench
 
 all: build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make test ENV=E T=GLOBS   one environment, tests matching GLOBS (e.g. 'system.*')"
 	@echo "make build        modules, selftests and the test machine's initramfs"
 	@echo "make unit         CMocka unit tests of kernel logic, and libkvmpp's own tests"
+	@echo "make bench        path-length benchmarks, kvmpp vs the reference, in QEMU (SVM) and Bochs (VMX)"
 	@echo "make install      libkvmpp: headers, static and shared library, pkg-config, CMake (PREFIX=)"
 	@echo "make deps         install Debian packages and unpack the guest kernel"
 	@echo "make clean        remove build products"
@@ -61,6 +62,12 @@ test: build
 
 check: build
 	@scripts/check.sh $(ENVS)
+
+# Not part of check: a table, not a verdict (Documentation/performance.md).
+bench: modules selftests
+	@$(MAKE) --no-print-directory -C bench OUT=$(BUILD)/bench
+	@BENCH_BIN=$(BUILD)/bench/kvmpp-bench scripts/build-initramfs.sh $(BUILD)/bench/initramfs.cpio.gz
+	@scripts/bench.sh
 
 clean:
 	rm -rf $(BUILD)/selftests $(BUILD)/libkvmpp $(BUILD)/unit $(BUILD)/run $(BUILD)/initramfs.cpio.gz

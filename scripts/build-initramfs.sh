@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the test machine's initramfs: busybox, the /init script, kvmpp's modules,
 # the reference modules from the guest kernel, and the static test programs.
-# Usage: build-initramfs.sh OUTPUT.cpio.gz
+# Usage: [BENCH_BIN=kvmpp-bench] build-initramfs.sh OUTPUT.cpio.gz
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,8 @@ selftests=${SELFTESTS_DIR:-$build/selftests}
 cp "$selftests/kvmpp-selftests" "$selftests/kvmpp-module-tests" "$selftests/mini-vmm" "$stage/bin/"
 mkdir -p "$stage/share/kvmpp"
 cp "$selftests/hello.bin" "$stage/share/kvmpp/"
+# The benchmark initramfs (scripts/bench.sh) also holds kvmpp-bench.
+[ -z "${BENCH_BIN:-}" ] || cp "$BENCH_BIN" "$stage/bin/kvmpp-bench"
 cp "$top"/kernel/kvmpp.ko "$top"/kernel/kvmpp-amd.ko "$top"/kernel/kvmpp-intel.ko "$stage/modules/kvmpp/"
 
 # Debian may ship modules compressed; busybox insmod wants them plain.

@@ -11,6 +11,11 @@
 # Fails on a failed test, a missing summary, a timeout or stall, and on any oops,
 # BUG, WARNING, lockdep, KASAN or panic line in the guest's console log; then it
 # prints the log's last lines.
+#
+# Benchmark mode (scripts/bench.sh), opt-in: KVMPP_BENCH=DIVISOR boots
+# build/bench/initramfs.cpio.gz, whose /init runs kvmpp-bench (iterations divided
+# by DIVISOR; KVMPP_BENCH_PROFILE=WORKLOAD profiles one instead) in place of the
+# tests, on one CPU with QEMU's instruction-counting clock, in build/run/ENV-bench.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,10 +29,11 @@ modules=${env%-*}
 arch=${env#*-}
 
 eval "$("$top/scripts/guest-kernel.sh")"
-initrd=$top/build/initramfs.cpio.gz
+bench=${KVMPP_BENCH:-}
+initrd=$top/build/${bench:+bench/}initramfs.cpio.gz
 [ -f "$initrd" ] || { echo "run-env: $initrd missing: run 'make build' first" >&2; exit 2; }
 
-work=$top/build/run/$env
+work=$top/build/run/$env${bench:+-bench}
 # One run per environment at a time: a second one would wipe this one's logs.
 mkdir -p "$top/build/run"
 exec 9>"$work.lock"
@@ -42,6 +48,15 @@ log=$work/console.log
 
 cmdline="console=ttyS0 loglevel=7 printk.devkmsg=on panic=-1 oops=panic"
 cmdline+=" kvmpptest_modules=$modules kvmpptest_filter=$filter"
+qemu_cpu=max qemu_cpus=2 qemu_bench=()
+if [ -n "$bench" ]; then
+	# One CPU, the guest clock counting instructions, and the same addresses
+	# and "random" numbers every boot (no KASLR, no RDRAND/RDSEED, the RTC on
+	# the guest clock): the same run then gives the same numbers.
+	cmdline+=" kvmpptest_bench=$bench kvmpptest_bench_profile=${KVMPP_BENCH_PROFILE:-} nokaslr norandmaps"
+	qemu_cpu=max,-rdrand,-rdseed qemu_cpus=1
+	qemu_bench=(-icount shift=0,sleep=off -rtc base=2025-01-01T00:00:00,clock=vm)
+fi
 
 # Limits: the whole run, and how long the console may stay silent.
 if [ "$arch" = svm ]; then
@@ -54,7 +69,8 @@ start_qemu() {
 	# Single-threaded TCG: QEMU 7.2's multi-threaded TCG freezes the whole
 	# machine every few runs while nested guests run (seen with both
 	# hypervisors); the guest still has 2 CPUs.
-	setsid qemu-system-x86_64 -machine q35 -cpu max -m 1024 -smp 2 -accel tcg,thread=single \
+	setsid qemu-system-x86_64 -machine q35 -cpu $qemu_cpu -m 1024 -smp $qemu_cpus -accel tcg,thread=single \
+		"${qemu_bench[@]}" \
 		-display none -monitor none -serial "file:$log" -no-reboot \
 		-kernel "$VMLINUZ" -initrd "$initrd" \
 		-append "$cmdline tsc=reliable" >"$work/emulator.out" 2>&1 &
@@ -124,7 +140,8 @@ while :; do
 		quiet_since=$SECONDS
 		sed -n "$((seen + 1)),${lines}p" "$log" | tr -d '\r' |
 			sed -n -e 's/.*tap: \(\(not \)\{0,1\}ok .*\)/'"$env"': \1/p' \
-				-e 's/.*kvmpp-harness: \(.*\)/'"$env"': [\1]/p'
+				-e 's/.*kvmpp-harness: \(.*\)/'"$env"': [\1]/p' \
+				-e 's/.*bench: \(.*\)/'"$env"': \1/p'
 		seen=$lines
 	fi
 	if grep -q "kvmpp-harness: done" "$log"; then
@@ -166,6 +183,12 @@ if [ -n "$start_line" ]; then
 	fi
 fi
 if [ -z "$verdict" ] && ! grep -q "kvmpp-harness: done" "$log"; then verdict="no end marker"; fi
+if [ -n "$bench" ]; then
+	[ -n "$verdict" ] || { echo "== $env: benchmarks done in ${elapsed}s"; exit 0; }
+	echo "== $env: FAILED ($verdict) after ${elapsed}s; last lines of $log:"
+	tail -n 60 "$log" | tr -d '\r' | sed 's/^/   | /'
+	exit 1
+fi
 if [ -z "$verdict" ] && [ "$summaries" -lt 2 ]; then
 	verdict="missing summary: $summaries of 2 test programs reported one"
 fi
