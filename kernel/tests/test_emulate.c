@@ -1441,6 +1441,68 @@ static void mmx_movq(void **state)
 	assert_int_equal(cpu.mm_written, 1u << 3 | 1u << 0);
 }
 
+static int fpu_loads;
+
+static void count_fpu_load(void *ctx, struct kvmpp_emul_cpu *c)
+{
+	(void)ctx;
+	fpu_loads++;
+	memset(c->xmm[2], 0x3c, 16);
+}
+
+/*
+ * ops->load_fpu is called only for the instructions that use XMM or MMX
+ * registers; kvmpp_emul_complete_write() goes through the writes of a
+ * finished instruction without the vCPU state.
+ */
+static void lazy_fpu_and_write_completion(void **state)
+{
+	struct kvmpp_emul_ops lazy = ops;
+	int r;
+
+	(void)state;
+	lazy.load_fpu = count_fpu_load;
+	fpu_loads = 0;
+	cpu.gprs[RBX] = MMIO_BASE + 0x500;
+	cpu.fpu_valid = false;
+
+	INSN(0x89, 0x03);			/* mov [rbx], eax */
+	assert_int_equal(run_with(&lazy), KVMPP_EMUL_DONE);
+	assert_int_equal(fpu_loads, 0);
+
+	INSN(0x0f, 0x11, 0x13);			/* movups [rbx], xmm2 */
+	r = kvmpp_emulate(&lazy, &cpu, &ctxt);
+	assert_int_equal(r, KVMPP_EMUL_IO);
+	assert_int_equal(fpu_loads, 1);
+	assert_true(cpu.fpu_valid);
+	assert_true(ctxt.io.write);
+	assert_int_equal(ctxt.io.linear, MMIO_BASE + 0x500);
+	assert_int_equal(ctxt.io.data[0], 0x3c);
+	assert_int_equal(cpu.rip, CODE + 3);	/* committed before the first write exit */
+	assert_int_equal(kvmpp_emul_complete_write(&ctxt, cpu.rip), KVMPP_EMUL_IO);
+	assert_int_equal(ctxt.io.linear, MMIO_BASE + 0x508);
+	assert_int_equal(kvmpp_emul_complete_write(&ctxt, cpu.rip), KVMPP_EMUL_DONE);
+	assert_false(kvmpp_emul_pending(&ctxt));
+
+	/* A REP STOS with iterations left goes back to kvmpp_emulate(). */
+	cpu.gprs[RDI] = MMIO_BASE + 0x600;
+	cpu.gprs[RCX] = 2;
+	INSN(0xf3, 0xab);			/* rep stosd */
+	assert_int_equal(kvmpp_emulate(&lazy, &cpu, &ctxt), KVMPP_EMUL_IO);
+	assert_int_equal(kvmpp_emul_complete_write(&ctxt, cpu.rip), KVMPP_EMUL_AGAIN);
+	assert_int_equal(kvmpp_emulate(&lazy, &cpu, &ctxt), KVMPP_EMUL_IO);
+	assert_int_equal(ctxt.io.linear, MMIO_BASE + 0x604);
+	assert_int_equal(kvmpp_emul_complete_write(&ctxt, cpu.rip), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0);
+
+	/* After a read there is nothing to complete this way. */
+	INSN(0x8b, 0x03);			/* mov eax, [rbx] */
+	assert_int_equal(kvmpp_emulate(&lazy, &cpu, &ctxt), KVMPP_EMUL_IO);
+	assert_int_equal(kvmpp_emul_complete_write(&ctxt, cpu.rip), KVMPP_EMUL_AGAIN);
+	kvmpp_emul_reset(&ctxt);
+	assert_int_equal(fpu_loads, 1);
+}
+
 /* Non-temporal stores: 16 bytes in two exits, aligned, memory destination only. */
 static void movnt_stores(void **state)
 {
@@ -2208,6 +2270,7 @@ int main(void)
 		T(cmpxchg),
 		T(mmx_movq),
 		T(movnt_stores),
+		T(lazy_fpu_and_write_completion),
 		T(sse_loads_and_stores_split_in_halves),
 		T(sse_alignment_and_state_checks),
 		T(rep_stos_to_mmio_exits_per_element),

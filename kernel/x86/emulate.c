@@ -1252,6 +1252,10 @@ static int exec_sse(struct emul *e)
 	const struct kvmpp_emul_insn *in = e->in;
 	u64 la = mem_linear(e);
 
+	if (!e->cpu->fpu_valid && e->ops->load_fpu) {
+		e->ops->load_fpu(e->ops->ctx, e->cpu);
+		e->cpu->fpu_valid = true;
+	}
 	if (in->mmx)
 		return exec_mmx(e);
 	if (in->mem && in->aligned && (la & (SSE_SIZE - 1)))
@@ -1388,6 +1392,28 @@ void kvmpp_emul_reset(struct kvmpp_emul_ctxt *c)
 bool kvmpp_emul_pending(const struct kvmpp_emul_ctxt *c)
 {
 	return c->phase != PHASE_IDLE;
+}
+
+bool kvmpp_emul_is_string(const struct kvmpp_emul_ctxt *c)
+{
+	return c->in.exec == EX_STRING;
+}
+
+/* The PHASE_WRITES step of kvmpp_emulate(), for a caller without the vCPU state. */
+int kvmpp_emul_complete_write(struct kvmpp_emul_ctxt *c, u64 rip)
+{
+	if (c->phase != PHASE_WRITES)
+		return KVMPP_EMUL_AGAIN;
+	if (c->next_write + 1 < c->nr_writes) {
+		c->next_write++;
+		report_write(c);
+		return KVMPP_EMUL_IO;
+	}
+	if (c->complete || rip != c->rip || c->iterations >= KVMPP_EMUL_REP_BATCH) {
+		kvmpp_emul_reset(c);
+		return KVMPP_EMUL_DONE;
+	}
+	return KVMPP_EMUL_AGAIN;
 }
 
 /* Execute the decoded instruction, iteration by iteration for REP strings. */

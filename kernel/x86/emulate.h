@@ -67,6 +67,8 @@
 #define KVMPP_EMUL_IO		2
 /* cmpxchg only: memory no longer held the old value; nothing was written. */
 #define KVMPP_EMUL_CHANGED	3
+/* kvmpp_emul_complete_write() only: the instruction goes on: call kvmpp_emulate(). */
+#define KVMPP_EMUL_AGAIN	6
 /* kvmpp_emulate() only: queue ctxt->exception into the guest; the instruction is dropped. */
 #define KVMPP_EMUL_EXCEPTION	4
 /*
@@ -86,6 +88,8 @@ enum kvmpp_emul_seg {
 #define KVMPP_EMUL_MAX_ACCESS	8
 /* The longest x86 instruction (SDM vol. 2A, 2.3.11 "AVX Instruction Length"). */
 #define KVMPP_EMUL_MAX_INSN	15
+
+struct kvmpp_emul_cpu;
 
 /*
  * Guest memory by linear address. Every call lies within one 4 KiB page
@@ -114,6 +118,12 @@ struct kvmpp_emul_ops {
 	 */
 	int (*cmpxchg)(void *ctx, u64 linear, const void *old, const void *new,
 		       unsigned int len, u64 *gpa);
+	/*
+	 * Optional: fill cpu->xmm and cpu->mm, called once before an SSE or
+	 * MMX instruction first uses them when cpu->fpu_valid is false (the
+	 * emulator then sets it). Without it they must always be valid.
+	 */
+	void (*load_fpu)(void *ctx, struct kvmpp_emul_cpu *cpu);
 };
 
 /* The vCPU state the emulator reads and updates. */
@@ -142,6 +152,7 @@ struct kvmpp_emul_cpu {
 	 */
 	u64 mm[8];
 	u8 mm_written;
+	bool fpu_valid;		/* xmm and mm hold the guest's (see ops->load_fpu) */
 };
 
 /*
@@ -251,6 +262,18 @@ struct kvmpp_emul_ctxt {
  */
 int kvmpp_emulate(const struct kvmpp_emul_ops *ops, struct kvmpp_emul_cpu *cpu,
 		  struct kvmpp_emul_ctxt *ctxt);
+
+/*
+ * After a KVMPP_EMUL_IO write, instead of kvmpp_emulate() when the caller
+ * would rather not gather the vCPU state (@rip is the vCPU's RIP now):
+ * KVMPP_EMUL_IO with the next write of the instruction, KVMPP_EMUL_DONE when
+ * it is over, or KVMPP_EMUL_AGAIN when REP iterations are left (then call
+ * kvmpp_emulate() as usual). Not after a read: KVMPP_EMUL_AGAIN.
+ */
+int kvmpp_emul_complete_write(struct kvmpp_emul_ctxt *ctxt, u64 rip);
+
+/* Whether the pending instruction is a string instruction (MOVS, STOS, ...). */
+bool kvmpp_emul_is_string(const struct kvmpp_emul_ctxt *ctxt);
 
 /* REP iterations emulated before the guest gets to run again (RIP stays on the instruction). */
 #define KVMPP_EMUL_REP_BATCH	1024

@@ -21,16 +21,37 @@
 #include "../core/kvmpp.h"
 #include "walker.h"
 
-/* What the callbacks need: the vCPU and its paging mode, read once per instruction. */
+/*
+ * What the callbacks need: the vCPU, its paging mode (read once per call of
+ * the emulator), and the guest-physical address of the NPT/EPT fault that
+ * started the instruction, when there is one (@fault_gpa_valid).
+ */
 struct mmio_env {
 	struct kvmpp_vcpu *vcpu;
 	struct kvmpp_walk_mode mode;
+	struct fxregs_state *fx;	/* where load_fpu saved the FPU state */
+	u64 fault_gpa;
+	bool fault_gpa_valid;
 };
 
-/* Linear to guest-physical; KVMPP_EMUL_FAULT when the walk delivered a fault. */
+/*
+ * Linear to guest-physical; KVMPP_EMUL_FAULT when the walk delivered a fault.
+ * As KVM does, a data access at the faulting page offset of an instruction
+ * with one memory operand (not a string instruction) takes the fault's
+ * address instead of walking the guest's page tables again: the CPU has
+ * just translated it, permissions included.
+ */
 static int env_translate(struct mmio_env *env, u64 linear, u32 access, u64 *gpa)
 {
-	int r = kvmpp_x86_translate_in(env->vcpu, &env->mode, linear, access, gpa);
+	int r;
+
+	if (env->fault_gpa_valid && !(access & KVMPP_WALK_FETCH) &&
+	    offset_in_page(linear) == offset_in_page(env->fault_gpa) &&
+	    !kvmpp_emul_is_string(&env->vcpu->arch.emul)) {
+		*gpa = env->fault_gpa;
+		return 0;
+	}
+	r = kvmpp_x86_translate_in(env->vcpu, &env->mode, linear, access, gpa);
 
 	return r > 0 ? KVMPP_EMUL_FAULT : r;
 }
@@ -101,6 +122,8 @@ static void fpu_regs_get(struct kvmpp_emul_cpu *cpu, struct fxregs_state *fx)
 {
 	int i;
 
+	if (!fx)
+		return;
 	fpregs_make_live();
 	asm volatile("fxsaveq %0" : "=m"(*fx));
 	fpregs_unlock();
@@ -113,11 +136,18 @@ static void fpu_regs_get(struct kvmpp_emul_cpu *cpu, struct fxregs_state *fx)
 #define FPU_REGS_8(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7)
 #define FPU_REGS_16(op) FPU_REGS_8(op) op(8) op(9) op(10) op(11) op(12) op(13) op(14) op(15)
 
+/* emul_ops.load_fpu: only SSE and MMX moves need the registers. */
+static void emul_load_fpu(void *ctx, struct kvmpp_emul_cpu *cpu)
+{
+	fpu_regs_get(cpu, ((struct mmio_env *)ctx)->fx);
+}
+
 static void fpu_regs_put(const struct kvmpp_emul_cpu *cpu, const struct fxregs_state *fx)
 {
 	const u8 (*old)[16] = (const u8 (*)[16])fx->xmm_space;
 
-	if (!memcmp(cpu->xmm, old, sizeof(cpu->xmm)) && !cpu->mm_written)
+	if (!cpu->fpu_valid ||
+	    (!memcmp(cpu->xmm, old, sizeof(cpu->xmm)) && !cpu->mm_written))
 		return;
 	fpregs_make_live();
 #define XMM_PUT(n) \
@@ -135,7 +165,7 @@ static void fpu_regs_put(const struct kvmpp_emul_cpu *cpu, const struct fxregs_s
 
 /* The emulator's view of the vCPU (the GPRs are in ModRM order, as __VCPU_REGS_*). */
 static void cpu_load(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu,
-		     const struct kvm_sregs *sregs, struct fxregs_state *fx)
+		     const struct kvm_sregs *sregs)
 {
 	const struct kvm_segment *segs[KVMPP_EMUL_NR_SEGS] = {
 		&sregs->es, &sregs->cs, &sregs->ss, &sregs->ds, &sregs->fs, &sregs->gs,
@@ -156,7 +186,7 @@ static void cpu_load(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu,
 		cpu->code_size = 4;
 	else
 		cpu->code_size = 2;
-	fpu_regs_get(cpu, fx);
+	cpu->fpu_valid = false;
 }
 
 static void cpu_store(struct kvmpp_vcpu *vcpu, const struct kvmpp_emul_cpu *cpu,
@@ -191,33 +221,11 @@ static int emulation_failed(struct kvmpp_vcpu *vcpu, struct mmio_env *env,
 	return kvmpp_x86_emulation_failure_insn(vcpu, bytes, r ? 0 : len);
 }
 
-/* Run the emulator until the instruction is done or needs userspace. */
-static int emulate(struct kvmpp_vcpu *vcpu)
+/* Report what the emulator returned, as an exit handler does (1: re-enter, 0: exit). */
+static int mmio_result(struct kvmpp_vcpu *vcpu, int r)
 {
 	struct kvmpp_emul_ctxt *ctxt = &vcpu->arch.emul;
-	struct mmio_env env = { .vcpu = vcpu };
-	const struct kvmpp_emul_ops ops = {
-		.ctx = &env, .fetch = emul_fetch, .read = emul_read, .write = emul_write,
-		.cmpxchg = emul_cmpxchg,
-	};
 	struct kvm_run *run = vcpu->run;
-	struct kvmpp_emul_cpu cpu;
-	struct kvm_sregs sregs;
-	struct fxregs_state fx;
-	int r;
-
-	kvmpp_backend->get_sregs(vcpu, &sregs);
-	kvmpp_x86_walk_mode(vcpu, &env.mode);
-	cpu_load(vcpu, &cpu, &sregs, &fx);
-	for (;;) {
-		r = kvmpp_emulate(&ops, &cpu, ctxt);
-		if (r != KVMPP_EMUL_IO || !ctxt->io.write ||
-		    !kvmpp_coalesced_write(vcpu->vm, ctxt->io.gpa, ctxt->io.len, ctxt->io.data,
-					   false))
-			break;
-		/* Coalesced: the write is userspace's to see later; go on. */
-	}
-	cpu_store(vcpu, &cpu, &fx);
 
 	switch (r) {
 	case KVMPP_EMUL_DONE:
@@ -237,26 +245,76 @@ static int emulate(struct kvmpp_vcpu *vcpu)
 						ctxt->exception.has_error_code,
 						ctxt->exception.error_code);
 		return 1;
-	case KVMPP_EMUL_UNHANDLEABLE:
-		return emulation_failed(vcpu, &env, &cpu);
 	default:
 		return r < 0 ? r : -EIO;
 	}
 }
 
-int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu)
+/* A write into a coalesced zone goes into the ring instead of to userspace. */
+static bool coalesced(struct kvmpp_vcpu *vcpu, int r)
+{
+	const struct kvmpp_emul_io *io = &vcpu->arch.emul.io;
+
+	return r == KVMPP_EMUL_IO && io->write &&
+	       kvmpp_coalesced_write(vcpu->vm, io->gpa, io->len, io->data, false);
+}
+
+/* Run the emulator until the instruction is done or needs userspace. */
+static int emulate(struct kvmpp_vcpu *vcpu, u64 fault_gpa, bool fault_gpa_valid)
+{
+	struct kvmpp_emul_ctxt *ctxt = &vcpu->arch.emul;
+	struct fxregs_state fx;
+	struct mmio_env env = {
+		.vcpu = vcpu, .fx = &fx,
+		.fault_gpa = fault_gpa, .fault_gpa_valid = fault_gpa_valid,
+	};
+	const struct kvmpp_emul_ops ops = {
+		.ctx = &env, .fetch = emul_fetch, .read = emul_read, .write = emul_write,
+		.cmpxchg = emul_cmpxchg, .load_fpu = emul_load_fpu,
+	};
+	struct kvmpp_emul_cpu cpu;
+	struct kvm_sregs sregs;
+	int r;
+
+	kvmpp_backend->get_sregs(vcpu, &sregs);
+	kvmpp_x86_walk_mode(vcpu, &env.mode);
+	cpu_load(vcpu, &cpu, &sregs);
+	do {
+		r = kvmpp_emulate(&ops, &cpu, ctxt);
+	} while (coalesced(vcpu, r));
+	cpu_store(vcpu, &cpu, &fx);
+
+	if (r == KVMPP_EMUL_UNHANDLEABLE)
+		return emulation_failed(vcpu, &env, &cpu);
+	return mmio_result(vcpu, r);
+}
+
+int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu, u64 gpa, bool fetch)
 {
 	/* A new instruction: nothing of an earlier one may be pending. */
 	kvmpp_emul_reset(&vcpu->arch.emul);
-	return emulate(vcpu);
+	return emulate(vcpu, gpa, !fetch);
 }
 
-/* The KVM_RUN after a KVM_EXIT_MMIO: hand over what userspace read, go on. */
+/*
+ * The KVM_RUN after a KVM_EXIT_MMIO: hand over what userspace read and go
+ * on. After a write the instruction has already completed (or its next
+ * write is ready): that needs none of the vCPU state, unless REP
+ * iterations are left.
+ */
 int kvmpp_x86_complete_mmio(struct kvmpp_vcpu *vcpu)
 {
 	struct kvmpp_emul_ctxt *ctxt = &vcpu->arch.emul;
+	int r;
 
-	if (!ctxt->io.write)
+	if (ctxt->io.write) {
+		do {
+			r = kvmpp_emul_complete_write(ctxt, vcpu->arch.rip);
+		} while (coalesced(vcpu, r));
+		if (r != KVMPP_EMUL_AGAIN)
+			return mmio_result(vcpu, r);
+	} else {
 		memcpy(ctxt->io.data, vcpu->run->mmio.data, ctxt->io.len);
-	return emulate(vcpu);
+	}
+	return emulate(vcpu, 0, false);
 }
