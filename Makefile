@@ -70,6 +70,7 @@ bench: modules selftests
 	@scripts/bench.sh
 
 clean:
-	rm -rf $(BUILD)/selftests $(BUILD)/libkvmpp $(BUILD)/unit $(BUILD)/run $(BUILD)/initramfs.cpio.gz
+	rm -rf $(BUILD)/selftests $(BUILD)/libkvmpp $(BUILD)/unit $(BUILD)/run $(BUILD)/initramfs.cpio.gz \
+		$(BUILD)/bench $(BUILD)/fuzz $(BUILD)/fuzz.log $(BUILD)/install $(BUILD)/examples
 	@kdir=$$(scripts/guest-kernel.sh 2>/dev/null | sed -n 's/^KDIR=//p'); \
 		[ -z "$$kdir" ] || $(MAKE) --no-print-directory -C "$$kdir" M=$(CURDIR)/kernel clean
