@@ -72,6 +72,7 @@ static const struct kvmpp_backend_ops svm_ops = {
 	.set_msr = svm_set_msr,
 	.get_paging_mode = svm_get_paging_mode,
 	.get_segment_base = svm_get_segment_base,
+	.get_code_segments = svm_get_code_segments,
 	.get_exit_info = svm_get_exit_info,
 	.inject_exception = svm_inject_exception,
 	.inject_page_fault = svm_inject_page_fault,

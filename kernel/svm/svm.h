@@ -50,6 +50,7 @@ void svm_inject_exception(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u
 void svm_inject_page_fault(struct kvmpp_vcpu *vcpu, u64 address, u32 error);
 void svm_get_paging_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
 u64 svm_get_segment_base(struct kvmpp_vcpu *vcpu, int seg);
+void svm_get_code_segments(struct kvmpp_vcpu *vcpu, u64 bases[6], bool *cs_l, bool *cs_db);
 
 /* run.c: one guest entry and its exit. */
 int svm_vcpu_run(struct kvmpp_vcpu *vcpu);

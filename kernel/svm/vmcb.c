@@ -315,6 +315,20 @@ u64 svm_get_segment_base(struct kvmpp_vcpu *vcpu, int seg)
 	return seg < ARRAY_SIZE(segs) ? segs[seg]->base : 0;
 }
 
+void svm_get_code_segments(struct kvmpp_vcpu *vcpu, u64 bases[6], bool *cs_l, bool *cs_db)
+{
+	const struct vmcb_save_area *save = &to_svm(vcpu)->vmcb->save;
+
+	bases[KVMPP_SEG_ES] = save->es.base;
+	bases[KVMPP_SEG_CS] = save->cs.base;
+	bases[KVMPP_SEG_SS] = save->ss.base;
+	bases[KVMPP_SEG_DS] = save->ds.base;
+	bases[KVMPP_SEG_FS] = save->fs.base;
+	bases[KVMPP_SEG_GS] = save->gs.base;
+	*cs_l = save->cs.attrib & SVM_SELECTOR_L_MASK;
+	*cs_db = save->cs.attrib & SVM_SELECTOR_DB_MASK;
+}
+
 void svm_inject_page_fault(struct kvmpp_vcpu *vcpu, u64 address, u32 error)
 {
 	to_svm(vcpu)->vmcb->save.cr2 = address;

@@ -572,6 +572,22 @@ u64 vmx_get_segment_base(struct kvmpp_vcpu *vcpu, int seg)
 	return vmx_read_field(vcpu, vmx_seg_fields[seg].base);
 }
 
+void vmx_get_code_segments(struct kvmpp_vcpu *vcpu, u64 bases[6], bool *cs_l, bool *cs_db)
+{
+	unsigned long flags;
+	u32 ar;
+	int seg;
+
+	if (vmx_vcpu_load(to_vmx(vcpu), &flags))
+		return;
+	for (seg = KVMPP_SEG_ES; seg <= KVMPP_SEG_GS; seg++)
+		bases[seg] = vmcs_read(vmx_seg_fields[seg].base);
+	ar = vmcs_read(vmx_seg_fields[KVMPP_SEG_CS].ar);
+	local_irq_restore(flags);
+	*cs_l = ar & VMX_AR_L_MASK;
+	*cs_db = ar & VMX_AR_DB_MASK;
+}
+
 /* The VMCS field of an MSR the CPU switches itself, or 0. */
 static unsigned long vmx_msr_field(u32 index)
 {

@@ -103,6 +103,7 @@ static const struct kvmpp_backend_ops vmx_ops = {
 	.is_paging = vmx_is_paging,
 	.get_paging_mode = vmx_get_paging_mode,
 	.get_segment_base = vmx_get_segment_base,
+	.get_code_segments = vmx_get_code_segments,
 	.get_exit_info = vmx_get_exit_info,
 	.inject_exception = vmx_inject_exception,
 	.inject_page_fault = vmx_inject_page_fault,

@@ -122,6 +122,7 @@ bool vmx_is_long_mode(struct kvmpp_vcpu *vcpu);
 bool vmx_is_paging(struct kvmpp_vcpu *vcpu);
 void vmx_get_paging_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
 u64 vmx_get_segment_base(struct kvmpp_vcpu *vcpu, int seg);
+void vmx_get_code_segments(struct kvmpp_vcpu *vcpu, u64 bases[6], bool *cs_l, bool *cs_db);
 int vmx_get_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 *data);
 int vmx_set_msr(struct kvmpp_vcpu *vcpu, u32 index, u64 data);
 void vmx_inject_exception(struct kvmpp_vcpu *vcpu, int vector, bool has_error, u32 error);

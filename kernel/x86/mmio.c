@@ -165,24 +165,21 @@ static void fpu_regs_put(const struct kvmpp_emul_cpu *cpu, const struct fxregs_s
 
 /* The emulator's view of the vCPU (the GPRs are in ModRM order, as __VCPU_REGS_*). */
 static void cpu_load(struct kvmpp_vcpu *vcpu, struct kvmpp_emul_cpu *cpu,
-		     const struct kvm_sregs *sregs)
+		     const struct kvmpp_walk_mode *mode)
 {
-	const struct kvm_segment *segs[KVMPP_EMUL_NR_SEGS] = {
-		&sregs->es, &sregs->cs, &sregs->ss, &sregs->ds, &sregs->fs, &sregs->gs,
-	};
-	int i;
+	bool cs_l = false, cs_db = false;
 
 	BUILD_BUG_ON(__VCPU_REGS_RAX != 0 || __VCPU_REGS_RDI != 7 || __VCPU_REGS_R15 != 15);
+	BUILD_BUG_ON((int)KVMPP_EMUL_ES != (int)KVMPP_SEG_ES || (int)KVMPP_EMUL_GS != (int)KVMPP_SEG_GS);
 	memcpy(cpu->gprs, vcpu->arch.regs, sizeof(cpu->gprs));
 	cpu->rip = vcpu->arch.rip;
 	cpu->rflags = vcpu->arch.rflags;
-	for (i = 0; i < KVMPP_EMUL_NR_SEGS; i++)
-		cpu->seg_base[i] = segs[i]->base;
-	cpu->cr0 = sregs->cr0;
-	cpu->cr4 = sregs->cr4;
-	if ((sregs->efer & EFER_LMA) && sregs->cs.l)
+	kvmpp_backend->get_code_segments(vcpu, cpu->seg_base, &cs_l, &cs_db);
+	cpu->cr0 = mode->cr0;
+	cpu->cr4 = mode->cr4;
+	if ((mode->efer & EFER_LMA) && cs_l)
 		cpu->code_size = 8;
-	else if ((sregs->cr0 & X86_CR0_PE) && !(cpu->rflags & X86_EFLAGS_VM) && sregs->cs.db)
+	else if ((mode->cr0 & X86_CR0_PE) && !(cpu->rflags & X86_EFLAGS_VM) && cs_db)
 		cpu->code_size = 4;
 	else
 		cpu->code_size = 2;
@@ -273,12 +270,10 @@ static int emulate(struct kvmpp_vcpu *vcpu, u64 fault_gpa, bool fault_gpa_valid)
 		.cmpxchg = emul_cmpxchg, .load_fpu = emul_load_fpu,
 	};
 	struct kvmpp_emul_cpu cpu;
-	struct kvm_sregs sregs;
 	int r;
 
-	kvmpp_backend->get_sregs(vcpu, &sregs);
 	kvmpp_x86_walk_mode(vcpu, &env.mode);
-	cpu_load(vcpu, &cpu, &sregs);
+	cpu_load(vcpu, &cpu, &env.mode);
 	do {
 		r = kvmpp_emulate(&ops, &cpu, ctxt);
 	} while (coalesced(vcpu, r));

@@ -75,6 +75,12 @@ struct kvmpp_backend_ops {
 	/* CR0, CR3, CR4, EFER and CPL into a struct kvmpp_walk_mode (x86/walker.h). */
 	void (*get_paging_mode)(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode);
 	u64 (*get_segment_base)(struct kvmpp_vcpu *vcpu, int seg);
+	/*
+	 * The six segment bases (ES, CS, SS, DS, FS, GS) and CS.L, CS.D: with
+	 * get_paging_mode, the mode the instruction emulator needs, read
+	 * without converting every segment as get_sregs does.
+	 */
+	void (*get_code_segments)(struct kvmpp_vcpu *vcpu, u64 bases[6], bool *cs_l, bool *cs_db);
 
 	/*
 	 * What the hardware said about the last exit, for the debug data of
