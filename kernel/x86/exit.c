@@ -70,6 +70,7 @@ int kvmpp_x86_tdp_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access)
 		return r == -EAGAIN ? 1 : r;
 	if (r == KVMPP_TDP_MAPPED)
 		return 1;
-	return kvmpp_x86_emulate_mmio(vcpu, gpa, access & KVMPP_TDP_ACCESS_FETCH);
+	return kvmpp_x86_emulate_mmio(vcpu, gpa, access & KVMPP_TDP_ACCESS_FETCH,
+				      r == KVMPP_TDP_NO_SLOT);
 }
 EXPORT_SYMBOL_GPL(kvmpp_x86_tdp_fault);

@@ -24,7 +24,8 @@
 /*
  * What the callbacks need: the vCPU, its paging mode (read once per call of
  * the emulator), and the guest-physical address of the NPT/EPT fault that
- * started the instruction, when there is one (@fault_gpa_valid).
+ * started the instruction, when there is one (@fault_gpa_valid), and whether
+ * no memslot backs it (@fault_no_slot: not a write to a read-only slot).
  */
 struct mmio_env {
 	struct kvmpp_vcpu *vcpu;
@@ -32,6 +33,7 @@ struct mmio_env {
 	struct fxregs_state *fx;	/* where load_fpu saved the FPU state */
 	u64 fault_gpa;
 	bool fault_gpa_valid;
+	bool fault_no_slot;
 };
 
 /*
@@ -64,6 +66,10 @@ static int env_access(struct mmio_env *env, u64 linear, void *buf, unsigned int 
 
 	if (r)
 		return r;
+	/* The page the fault found no slot for: MMIO without another lookup. */
+	if (env->fault_no_slot && env->fault_gpa_valid &&
+	    (*gpa >> PAGE_SHIFT) == (env->fault_gpa >> PAGE_SHIFT) && !(access & KVMPP_WALK_FETCH))
+		return KVMPP_EMUL_IO;
 	r = kvmpp_access_guest_ram(env->vcpu->vm, *gpa, buf, len, write);
 	return r == -ENOENT ? KVMPP_EMUL_IO : r;
 }
@@ -257,13 +263,15 @@ static bool coalesced(struct kvmpp_vcpu *vcpu, int r)
 }
 
 /* Run the emulator until the instruction is done or needs userspace. */
-static int emulate(struct kvmpp_vcpu *vcpu, u64 fault_gpa, bool fault_gpa_valid)
+static int emulate(struct kvmpp_vcpu *vcpu, u64 fault_gpa, bool fault_gpa_valid,
+		   bool fault_no_slot)
 {
 	struct kvmpp_emul_ctxt *ctxt = &vcpu->arch.emul;
 	struct fxregs_state fx;
 	struct mmio_env env = {
 		.vcpu = vcpu, .fx = &fx,
 		.fault_gpa = fault_gpa, .fault_gpa_valid = fault_gpa_valid,
+		.fault_no_slot = fault_no_slot,
 	};
 	const struct kvmpp_emul_ops ops = {
 		.ctx = &env, .fetch = emul_fetch, .read = emul_read, .write = emul_write,
@@ -284,11 +292,11 @@ static int emulate(struct kvmpp_vcpu *vcpu, u64 fault_gpa, bool fault_gpa_valid)
 	return mmio_result(vcpu, r);
 }
 
-int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu, u64 gpa, bool fetch)
+int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu, u64 gpa, bool fetch, bool no_slot)
 {
 	/* A new instruction: nothing of an earlier one may be pending. */
 	kvmpp_emul_reset(&vcpu->arch.emul);
-	return emulate(vcpu, gpa, !fetch);
+	return emulate(vcpu, gpa, !fetch, no_slot);
 }
 
 /*
@@ -311,5 +319,5 @@ int kvmpp_x86_complete_mmio(struct kvmpp_vcpu *vcpu)
 	} else {
 		memcpy(ctxt->io.data, vcpu->run->mmio.data, ctxt->io.len);
 	}
-	return emulate(vcpu, 0, false);
+	return emulate(vcpu, 0, false, false);
 }

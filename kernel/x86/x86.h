@@ -132,10 +132,11 @@ int kvmpp_x86_tdp_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access);
 
 /*
  * mmio.c: emulate the instruction at RIP, whose access at @gpa reached
- * guest-physical memory no memslot backs (1: re-enter, 0: KVM_EXIT_MMIO or
+ * guest-physical memory no memslot backs (@no_slot) or a read-only slot
+ * refused a write (1: re-enter, 0: KVM_EXIT_MMIO or
  * KVM_EXIT_INTERNAL_ERROR, -errno), and complete it after userspace did.
  */
-int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu, u64 gpa, bool fetch);
+int kvmpp_x86_emulate_mmio(struct kvmpp_vcpu *vcpu, u64 gpa, bool fetch, bool no_slot);
 int kvmpp_x86_complete_mmio(struct kvmpp_vcpu *vcpu);
 
 /* tpr.c: a guest MOV to CR8 (1: re-enter, 0: KVM_EXIT_SET_TPR). */
