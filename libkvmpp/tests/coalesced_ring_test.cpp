@@ -7,19 +7,11 @@
 #include <kvmpp/coalesced.hpp>
 
 #include <cstdio>
+#include "check.hpp"
+
 #include <cstring>
 
 namespace {
-
-int g_failures = 0;
-
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-			g_failures++;                                                   \
-		}                                                                       \
-	} while (0)
 
 alignas(4096) unsigned char g_page[4096];
 
@@ -76,6 +68,7 @@ int main()
 	ring.pop();
 	CHECK(ring.empty());
 
-	std::printf("%s: coalesced ring view, %d failed checks\n", g_failures ? "FAIL" : "ok", g_failures);
-	return g_failures ? 1 : 0;
+	const int failed = kvmpp::test::failures();
+	std::printf("%s: coalesced ring view, %d failed checks\n", failed ? "FAIL" : "ok", failed);
+	return kvmpp::test::failures() ? 1 : 0;
 }

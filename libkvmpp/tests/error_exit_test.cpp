@@ -8,21 +8,13 @@
 
 #include <cerrno>
 #include <cstdio>
+#include "check.hpp"
+
 #include <cstring>
 #include <memory>
 #include <string>
 
 namespace {
-
-int g_failures = 0;
-
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-			g_failures++;                                                   \
-		}                                                                       \
-	} while (0)
 
 void test_errors()
 {
@@ -186,6 +178,6 @@ int main()
 	test_result();
 	test_decode();
 	std::printf("%s: error model and exit decoding, %d failed checks\n",
-		    g_failures ? "FAIL" : "ok", g_failures);
-	return g_failures ? 1 : 0;
+		    kvmpp::test::failures() ? "FAIL" : "ok", kvmpp::test::failures());
+	return kvmpp::test::failures() ? 1 : 0;
 }
