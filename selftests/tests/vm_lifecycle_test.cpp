@@ -11,6 +11,7 @@
 
 #include <kvmpp/abi.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -118,8 +119,7 @@ void many_vms(const System &kvm, int count, int threads, int run_every)
 
 // Creating and destroying 1000 VMs, each with a memslot and a vCPU (every
 // hundredth one running a guest that touches its memory), gives back what
-// they took: afterwards the available memory (MemAvailable, plus the free
-// pages on per-CPU lists) is within 2 MiB of where it was after a
+// they took: afterwards the available memory is within 2 MiB of where it was after a
 // warm-up of 80 VMs made the same way (which fills the slab caches and
 // per-CPU lists the VMs use, and the threads' stacks and malloc arenas).
 // Everything KVM allocates for a VM (struct kvm, memslots, vCPU, kvm_run and
@@ -127,7 +127,13 @@ void many_vms(const System &kvm, int count, int threads, int run_every)
 // kvm_destroy_vm when the last fd goes: a leak of 2 KiB per VM (one small
 // kmalloc) would take 2 MB, one page per VM 4 MB. (Seen in the emulators:
 // within 250 KiB.) Freed memory can take a moment to show (RCU callbacks):
-// it is sampled for up to 5 s, and the best sample counts.
+// it is sampled for up to 5 s, and the best sample counts. "Available" is
+// measured twice, as MemAvailable and as MemAvailable plus the free pages on
+// the per-CPU lists, and memory counts as lost only when both dropped: freed
+// pages can sit on a per-CPU list (MemAvailable alone misses them), and
+// pages can leave those lists for the page cache, which MemAvailable counts
+// (the sum alone then drops: seen once on the reference in Bochs, -4100 KiB
+// of per-CPU pages with MemAvailable +4 KiB).
 //
 // Eight threads make and drop the VMs side by side: most of the time KVM
 // takes per VM is spent waiting for (S)RCU grace periods at creation and
@@ -154,7 +160,11 @@ KVMPP_TEST(vm, thousand_vms_memory, .timeout_s = 300, .needs_vcpus = true)
 	for (int sample = 0; sample < 10; sample++) {
 		std::this_thread::sleep_for(std::chrono::milliseconds(500));
 		const auto now = meminfo();
-		const long long now_lost = before.at("Available") - now.at("Available");
+		// A leak lowers both measures; pages merely moving between the
+		// per-CPU lists and the rest of the kernel lower only one.
+		const long long now_lost =
+			std::min(before.at("Available") - now.at("Available"),
+				 before.at("MemAvailable") - now.at("MemAvailable"));
 		if (sample == 0 || now_lost < lost) {
 			lost = now_lost;
 			after = now;
