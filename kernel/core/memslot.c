@@ -271,8 +271,7 @@ static int read_guest_word(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len)
 	slot = kvmpp_memslot_find(srcu_dereference(vm->mem.slots, &vm->mem.srcu),
 				  gpa >> KVMPP_GFN_SHIFT);
 	if (slot) {
-		hva = (void __user *)(slot->userspace_addr +
-				      (gpa - (slot->base_gfn << KVMPP_GFN_SHIFT)));
+		hva = kvmpp_memslot_hva(slot, gpa);
 		r = len == 8 ? get_user(*(u64 *)buf, (u64 __user *)hva) :
 			       get_user(*(u32 *)buf, (u32 __user *)hva);
 	}

@@ -53,6 +53,13 @@ long kvmpp_vm_set_user_memory_region(struct kvmpp_vm *vm, void __user *argp);
 /* The slot containing @gfn, or NULL. Caller holds vm->mem.srcu. */
 const struct kvmpp_memslot *kvmpp_memslot_find(const struct kvmpp_memslots *slots, u64 gfn);
 
+/* The host address of @gpa, which @slot contains. */
+static inline void __user *kvmpp_memslot_hva(const struct kvmpp_memslot *slot, u64 gpa)
+{
+	return (void __user *)(slot->userspace_addr +
+			       (gpa - (slot->base_gfn << KVMPP_GFN_SHIFT)));
+}
+
 /*
  * Copy to/from guest-physical memory through the memslots (may cross pages and
  * slots). Returns 0, or -EFAULT if a byte is not backed by a slot or its host

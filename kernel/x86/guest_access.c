@@ -36,7 +36,7 @@ int kvmpp_x86_cmpxchg_gpa(struct kvmpp_vm *vm, u64 gpa, const void *old, const v
 				  gpa >> PAGE_SHIFT);
 	if (!slot || (slot->flags & KVM_MEM_READONLY))
 		goto out;
-	hva = (void __user *)(slot->userspace_addr + (gpa - (slot->base_gfn << PAGE_SHIFT)));
+	hva = kvmpp_memslot_hva(slot, gpa);
 	r = -EFAULT;
 	if (current->mm != vm->mm || !access_ok(hva, len))
 		goto out;

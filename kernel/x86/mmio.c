@@ -128,8 +128,6 @@ static void fpu_regs_get(struct kvmpp_emul_cpu *cpu, struct fxregs_state *fx)
 {
 	int i;
 
-	if (!fx)
-		return;
 	fpregs_make_live();
 	asm volatile("fxsaveq %0" : "=m"(*fx));
 	fpregs_unlock();
