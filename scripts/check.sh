@@ -46,6 +46,17 @@ for env in "$@"; do
 done
 
 [ ${#broken[@]} -eq 0 ] || echo "== failed: ${broken[*]}"
+# Repeat what failed where the end of a long log shows it: each broken
+# environment's verdict and failed tests, with their diagnostics.
+for env in "${broken[@]}"; do
+	w=$top/build/run/$env
+	[ -f "$w/verdict" ] && echo "== $env: $(cat "$w/verdict")"
+	[ -f "$w/tap" ] || continue
+	# A test's diagnostics come before its "not ok" line.
+	awk -v env="$env" '/^# /{diag[n++]=$0; next}
+		/^not ok /{for (i = 0; i < n; i++) print "== " env ":   " diag[i]; print "== " env ": " $0}
+		{n=0}' "$w/tap" | tail -n 40
+done
 [ "$skipped" -eq 0 ] || echo "== $skipped skipped (hardware a test needs is absent in that environment)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ ${#broken[@]} -eq 0 ]

@@ -5,6 +5,7 @@
 #   ENV     kvmpp-svm | reference-svm   (QEMU TCG, -cpu max, 2 CPUs: SVM + NPT)
 #           kvmpp-vmx | reference-vmx   (Bochs corei7_skylake_x, 1 CPU: VMX + EPT)
 #   FILTER  comma-separated globs on test ids (default: every test), e.g. 'system.*'
+#   KVMPP_REPEAT=N  runs the selected selftests N times over (rare failures)
 #
 # Expects `make build` to have run (modules, selftests, initramfs). Prints each test
 # result as it arrives; writes "PASSED FAILED SKIPPED" to build/run/ENV/result.
@@ -47,7 +48,7 @@ log=$work/console.log
 : >"$log"
 
 cmdline="console=ttyS0 loglevel=7 printk.devkmsg=on panic=-1 oops=panic"
-cmdline+=" kvmpptest_modules=$modules kvmpptest_filter=$filter"
+cmdline+=" kvmpptest_modules=$modules kvmpptest_filter=$filter kvmpptest_repeat=${KVMPP_REPEAT:-1}"
 qemu_cpu=max qemu_cpus=2 qemu_bench=()
 if [ -n "$bench" ]; then
 	# One CPU, the guest clock counting instructions, and the same addresses
@@ -198,6 +199,8 @@ fi
 if [ -z "$verdict" ] && [ "$failed" -gt 0 ]; then verdict="$failed test(s) failed"; fi
 
 echo "$passed $failed $skipped" >"$work/result"
+# For scripts/check.sh's digest at the end of the suite.
+[ -z "$verdict" ] || echo "$verdict" >"$work/verdict"
 if [ -n "$verdict" ]; then
 	echo "== $env: FAILED ($verdict) after ${elapsed}s; last lines of $log:"
 	tail -n 60 "$log" | tr -d '\r' | sed 's/^/   | /'

@@ -4,6 +4,7 @@
 // TAP 13 output. See test.h for the interface.
 #include "test.h"
 
+#include <cerrno>
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
@@ -307,18 +308,32 @@ Result run_one(const TestCase &test, std::string &skip_reason)
 void print_usage(FILE *out, const Suite &suite)
 {
 	std::fprintf(out,
-		     "usage: %s [--list] [--filter PATTERNS] [--help]\n"
+		     "usage: %s [--list] [--filter PATTERNS] [--repeat N] [--help]\n"
 		     "%s\n"
 		     "\n"
 		     "  --list              print the ids (group.name) of the selected tests\n"
 		     "  --filter PATTERNS   run only tests whose id matches one of the\n"
 		     "                      comma-separated fnmatch globs, e.g.\n"
 		     "                      'system.*,vm.create*' (may be repeated)\n"
+		     "  --repeat N          run the selected tests N times over (to find\n"
+		     "                      rare failures); each run is a TAP line of its own\n"
 		     "  --help              show this help\n"
 		     "\n"
 		     "Runs each test in its own process with a timeout and prints TAP 13.\n"
 		     "Exit status: 0 if no test failed, 1 if one did, 2 on a usage error.\n",
 		     suite.program, suite.description);
+}
+
+// A count for --repeat: 1 to 10000.
+bool parse_repeat(const char *text, long &count)
+{
+	char *end;
+	errno = 0;
+	const long value = std::strtol(text, &end, 10);
+	if (errno || end == text || *end || value < 1 || value > 10000)
+		return false;
+	count = value;
+	return true;
 }
 
 bool matches(const std::string &id, const std::vector<std::string> &patterns)
@@ -441,6 +456,7 @@ int run(int argc, char **argv, const Suite &suite)
 {
 	bool list_only = false;
 	std::vector<std::string> patterns;
+	long repeat = 1;
 	for (int i = 1; i < argc; i++) {
 		std::string_view arg = argv[i];
 		if (arg == "--help" || arg == "-h") {
@@ -452,10 +468,13 @@ int run(int argc, char **argv, const Suite &suite)
 			add_patterns(argv[++i], patterns);
 		} else if (arg.starts_with("--filter=")) {
 			add_patterns(arg.substr(std::strlen("--filter=")), patterns);
+		} else if (arg == "--repeat" && i + 1 < argc && parse_repeat(argv[i + 1], repeat)) {
+			i++;
 		} else {
 			std::fprintf(stderr, "%s: %s '%s'\n", suite.program,
-				     arg == "--filter" ? "missing PATTERNS after"
-						       : "unknown option",
+				     arg == "--filter"   ? "missing PATTERNS after"
+				     : arg == "--repeat" ? "missing or bad count after"
+							 : "unknown option",
 				     argv[i]);
 			print_usage(stderr, suite);
 			return 2;
@@ -463,9 +482,10 @@ int run(int argc, char **argv, const Suite &suite)
 	}
 
 	std::vector<const TestCase *> selected;
-	for (const TestCase &test : registry())
-		if (matches(test.id, patterns))
-			selected.push_back(&test);
+	for (long round = 0; round < repeat; round++)
+		for (const TestCase &test : registry())
+			if (matches(test.id, patterns))
+				selected.push_back(&test);
 	if (list_only) {
 		for (const TestCase *test : selected)
 			std::printf("%s\n", test->id.c_str());
