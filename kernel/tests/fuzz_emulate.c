@@ -187,6 +187,9 @@ static const u8 opcodes[][2] = {
 	{ 0x0f, 0x7f }, { 0x0f, 0xa3 }, { 0x0f, 0xab }, { 0x0f, 0xb3 }, { 0x0f, 0xbb },
 	{ 0x0f, 0xba }, { 0x0f, 0xb6 }, { 0x0f, 0xb7 }, { 0x0f, 0xbe }, { 0x0f, 0xbf },
 	{ 0x0f, 0xc3 },
+	{ 0x69 }, { 0x6b }, { 0xc0 }, { 0xc1 }, { 0xd0 }, { 0xd1 }, { 0xd2 }, { 0xd3 },
+	{ 0x0f, 0xa4 }, { 0x0f, 0xa5 }, { 0x0f, 0xac }, { 0x0f, 0xad }, { 0x0f, 0xaf },
+	{ 0x0f, 0x6e }, { 0x0f, 0x7e }, { 0x0f, 0xd6 },
 };
 
 static const u8 prefixes[] = {
@@ -308,8 +311,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(rounds || !memcmp(&cpu, &before, sizeof(cpu)));
 			return 0;
 		case KVMPP_EMUL_EXCEPTION:
-			CHECK(ctxt.exception.vector == 6 || ctxt.exception.vector == 7 ||
-			      ctxt.exception.vector == 13);
+			CHECK(ctxt.exception.vector == 0 || ctxt.exception.vector == 6 ||
+			      ctxt.exception.vector == 7 || ctxt.exception.vector == 13);
 			CHECK(rounds || !memcmp(&cpu, &before, sizeof(cpu)));
 			return 0;
 		case KVMPP_EMUL_FAULT:

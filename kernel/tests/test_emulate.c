@@ -1084,8 +1084,6 @@ static void neg_not(void **state)
 
 	INSN(0xf6, 0x0b);			/* F6 /1 is not emulated */
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
-	INSN(0xf7, 0x23);			/* MUL */
-	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 }
 
 static void xchg(void **state)
@@ -1619,7 +1617,9 @@ static void sse_alignment_and_state_checks(void **state)
 	assert_int_equal(cpu.rip, CODE);
 
 	cpu.cr4 = CR4_OSFXSR;
-	INSN(0x0f, 0x6e, 0x03);			/* MMX movd */
+	INSN(0xf2, 0x0f, 0x6e, 0x03);		/* no F2 form of movd */
+	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
+	INSN(0xf3, 0x0f, 0xd6, 0xc1);		/* movq2dq */
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 	INSN(0xf2, 0x0f, 0x6f, 0x03);
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
@@ -2200,8 +2200,8 @@ static void unhandleable_instructions(void **state)
 		{ { 0x8c, 0x03 }, 2 },			/* mov [rbx], es */
 		{ { 0xff, 0x13 }, 2 },			/* call [rbx] */
 		{ { 0xff, 0x33 }, 2 },			/* push [rbx] */
-		{ { 0x0f, 0xaf, 0x03 }, 3 },		/* imul eax, [rbx] */
-		{ { 0xd1, 0x23 }, 2 },			/* shl dword [rbx], 1 */
+		{ { 0xf3, 0x0f, 0xb8, 0x03 }, 4 },	/* popcnt eax, [rbx] */
+		{ { 0xd8, 0x03 }, 2 },			/* fadd dword [rbx] */
 		{ { 0xc5, 0xf9, 0x6f, 0x03 }, 4 },	/* vmovdqa */
 		{ { 0x90 }, 1 },			/* nop */
 		{ { 0x0f, 0xc7, 0x0b }, 3 },		/* cmpxchg8b */
