@@ -2556,6 +2556,130 @@ static void movd_movq(void **state)
 	assert_int_equal(ctxt.exception.vector, UD);
 }
 
+/* SETcc: one write, nothing read; the ModRM reg field is ignored. */
+static void setcc(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	cpu.rflags = FIXED1 | ZF | SF;		/* SF != OF: "less" */
+
+	INSN(0x0f, 0x94, 0x03);			/* sete [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, true, MMIO_BASE, 1);
+	assert_int_equal(exit_value(0), 1);
+	assert_int_equal(cpu.rip, CODE + 3);
+	INSN(0x0f, 0x9f, 0x3b);			/* setg [rbx] (reg field 7) */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exit_value(0), 0);
+	INSN(0x0f, 0x9c, 0x43, 0x05);		/* setl [rbx+5] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, true, MMIO_BASE + 5, 1);
+	assert_int_equal(exit_value(0), 1);
+	assert_int_equal(count_calls('r'), 0);
+
+	cpu.gprs[RAX] = 0xffff;
+	INSN(0x0f, 0x9b, 0xc4);			/* setnp ah */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0x01ff);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF | SF);
+	INSN(0xf0, 0x0f, 0x94, 0x03);		/* lock sete: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
+/* CMOVcc: the source is read even when the condition is false; r32 is zero-extended anyway. */
+static void cmov(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	wr_mmio(MMIO_BASE, 0x8877665544332211ull, 8);
+	cpu.gprs[RCX] = 0xaaaaaaaabbbbbbbbull;
+	cpu.rflags = FIXED1;
+
+	INSN(0x0f, 0x44, 0x0b);			/* cmove ecx, [rbx]: false */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, false, MMIO_BASE, 4);
+	assert_int_equal(cpu.gprs[RCX], 0xbbbbbbbb);
+	assert_int_equal(cpu.rip, CODE + 3);
+
+	cpu.gprs[RCX] = 0xaaaaaaaabbbbbbbbull;
+	INSN(0x66, 0x0f, 0x44, 0x0b);		/* cmove cx, [rbx]: false, untouched */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	assert_int_equal(cpu.gprs[RCX], 0xaaaaaaaabbbbbbbbull);
+	INSN(0x48, 0x0f, 0x45, 0x0b);		/* cmovne rcx, [rbx]: true */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x8877665544332211ull);
+	cpu.rflags = FIXED1 | CF;
+	INSN(0x66, 0x0f, 0x46, 0x0b);		/* cmovbe cx, [rbx]: true */
+	cpu.gprs[RCX] = 0;
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x2211);
+	assert_int_equal(cpu.rflags, FIXED1 | CF);
+}
+
+/*
+ * CMPXCHG8B/16B: a read of the whole operand, then a write of it (the old
+ * value when the comparison fails); 16 bytes must be aligned.
+ */
+static void cmpxchg8b_16b(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = 0x1111111155555555ull;
+	cpu.gprs[RCX] = 0x2222222266666666ull;
+	cpu.gprs[RSI] = MMIO_BASE + 0x40;
+	wr_mmio(MMIO_BASE + 0x40, 0x4444444433333333ull, 8);
+	cpu.gprs[RAX] = 0xffffffff33333333ull;
+	cpu.gprs[RDX] = 0xffffffff44444444ull;
+	cpu.rflags = FIXED1;
+
+	INSN(0xf0, 0x0f, 0xc7, 0x0e);		/* lock cmpxchg8b [rsi]: equal */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, false, MMIO_BASE + 0x40, 8);
+	expect_exit(1, true, MMIO_BASE + 0x40, 8);
+	assert_int_equal(exit_value(1), 0x6666666655555555ull);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF);
+	assert_int_equal(cpu.gprs[RAX], 0xffffffff33333333ull);	/* untouched */
+	assert_int_equal(cpu.rip, CODE + 4);
+
+	INSN(0x0f, 0xc7, 0x0e);			/* cmpxchg8b [rsi]: not equal */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(1, true, MMIO_BASE + 0x40, 8);
+	assert_int_equal(exit_value(1), 0x6666666655555555ull);	/* written back */
+	assert_int_equal(cpu.gprs[RAX], 0x55555555);		/* zero-extended */
+	assert_int_equal(cpu.gprs[RDX], 0x66666666);
+	assert_int_equal(cpu.rflags, FIXED1);
+
+	wr_mmio(MMIO_BASE + 0x48, 0x1111111155555555ull, 8);
+	cpu.gprs[RAX] = 0x6666666655555555ull;
+	cpu.gprs[RDX] = 0x1111111155555555ull;
+	INSN(0x48, 0x0f, 0xc7, 0x0e);		/* cmpxchg16b [rsi]: equal */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 4);
+	expect_exit(0, false, MMIO_BASE + 0x40, 8);
+	expect_exit(1, false, MMIO_BASE + 0x48, 8);
+	expect_exit(2, true, MMIO_BASE + 0x40, 8);
+	expect_exit(3, true, MMIO_BASE + 0x48, 8);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x40, 8), cpu.gprs[RBX]);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x48, 8), cpu.gprs[RCX]);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF);
+
+	cpu.gprs[RSI] = MMIO_BASE + 0x48;
+	INSN(0x48, 0x0f, 0xc7, 0x0e);		/* cmpxchg16b misaligned: #GP(0) */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, GP);
+	assert_true(ctxt.exception.has_error_code);
+	assert_int_equal(exits.n, 0);
+
+	INSN(0x0f, 0xc7, 0xc8);			/* cmpxchg8b eax: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
 static void unhandleable_instructions(void **state)
 {
 	static const struct {
@@ -2572,7 +2696,8 @@ static void unhandleable_instructions(void **state)
 		{ { 0xd8, 0x03 }, 2 },			/* fadd dword [rbx] */
 		{ { 0xc5, 0xf9, 0x6f, 0x03 }, 4 },	/* vmovdqa */
 		{ { 0x90 }, 1 },			/* nop */
-		{ { 0x0f, 0xc7, 0x0b }, 3 },		/* cmpxchg8b */
+		{ { 0x0f, 0xc7, 0xf0 }, 3 },		/* rdrand eax */
+		{ { 0x0f, 0xc7, 0x33 }, 3 },		/* vmptrld [rbx] */
 		{ { 0xc6, 0xf8, 0x00 }, 3 },		/* xabort */
 	};
 	unsigned int i;
@@ -2665,6 +2790,9 @@ int main(void)
 		T(multiply),
 		T(divide),
 		T(movd_movq),
+		T(setcc),
+		T(cmov),
+		T(cmpxchg8b_16b),
 		T(rf_is_cleared_on_completion),
 	};
 

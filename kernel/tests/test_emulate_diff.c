@@ -372,6 +372,7 @@ enum form {
 #define T_CL		0x80	/* the count is CL */
 #define T_DIV		0x100	/* DIV/IDIV: #DE on overflow */
 #define T_SHD		0x200	/* SHLD/SHRD */
+#define T_CX8		0x400	/* CMPXCHG8B/16B: size 8 without REX.W, 16 with; rDX:rAX often equal */
 
 struct tmpl {
 	const char *name;
@@ -541,6 +542,33 @@ static const struct tmpl movd_tmpls[] = {
 	{ "movd Ey,Vx", { 0x0f, 0x7e }, 2, O_EG, -1, 4, 0, 0, 0, 0x66 },
 	{ "movq Vx,Wq", { 0x0f, 0x7e }, 2, O_GE, -1, 8, 0, 0, 0, 0xf3 },
 	{ "movq Wq,Vx", { 0x0f, 0xd6 }, 2, O_EG, -1, 8, 0, 0, 0, 0x66 },
+};
+
+#define CC_TMPLS(nm, opc, form, size)						\
+	{ nm "o", { 0x0f, opc + 0 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "no", { 0x0f, opc + 1 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "b", { 0x0f, opc + 2 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ae", { 0x0f, opc + 3 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "e", { 0x0f, opc + 4 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ne", { 0x0f, opc + 5 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "be", { 0x0f, opc + 6 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "a", { 0x0f, opc + 7 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "s", { 0x0f, opc + 8 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ns", { 0x0f, opc + 9 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "p", { 0x0f, opc + 10 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "np", { 0x0f, opc + 11 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "l", { 0x0f, opc + 12 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ge", { 0x0f, opc + 13 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "le", { 0x0f, opc + 14 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "g", { 0x0f, opc + 15 }, 2, form, -1, size, 0, 0, 0, 0 }
+
+/* SETcc (the ModRM reg field, ignored, random), CMOVcc, CMPXCHG8B/16B. */
+static const struct tmpl cc_tmpls[] = {
+	CC_TMPLS("set", 0x90, O_E, 1),
+	CC_TMPLS("cmov", 0x40, O_GE, 0),
+	{ "cmpxchg8b Mq", { 0x0f, 0xc7 }, 2, O_E, 1, 8, 0, T_CX8 | T_LOCK | T_MEM_ONLY, 0, 0 },
+	{ "cmpxchg16b Mdq", { 0x0f, 0xc7 }, 2, O_E, 1, 16, 0,
+	  T_CX8 | T_LOCK | T_MEM_ONLY | T_ALIGN16, 0, 0 },
 };
 
 static const struct tmpl string_tmpls[] = {
@@ -815,9 +843,9 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 		put(&pfx, t->mandatory);
 	if (size == 2)
 		put(&pfx, 0x66);
-	if (size == 8)
+	if ((size == 8 && !(t->flags & T_CX8)) || ((t->flags & T_CX8) && size == 16))
 		rex |= REX_W;
-	if ((size == 8 || size == 1) && t->size != 4 && chance(10))
+	if ((size == 8 || size == 1) && t->size != 4 && !(t->flags & T_CX8) && chance(10))
 		put(&pfx, 0x66);	/* REX.W wins; bytes ignore it */
 	if (size == 1 && chance(10))
 		rex |= REX_W;		/* ignored for bytes */
@@ -841,7 +869,7 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 		}
 		c->undef = shift_undef(t, size, count);
 	}
-	if (t->flags & T_DIV)
+	if (t->flags & (T_DIV | T_CX8))
 		avoid |= 1u << RAX | 1u << RDX;
 	if ((t->flags & T_DIV) && chance(70)) {
 		/* A dividend whose quotient mostly fits: the high half 0 or the low half's sign. */
@@ -864,6 +892,17 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 	}
 	target = pick_target((t->flags & T_ALIGN16) ? 16 : 0);
 	plant(target, size);
+	if ((t->flags & T_CX8) && chance(50)) {
+		/* rDX:rAX as memory holds: the exchange happens (32-bit halves: garbage above). */
+		const u8 *m = data_init + (target - (u64)buf - DATA_OFF);
+		unsigned int half = size / 2;
+		u64 lo = 0, hi = 0;
+
+		memcpy(&lo, m, half);
+		memcpy(&hi, m + half, half);
+		c->in.gprs[RAX] = half == 4 ? (rnd() << 32 | lo) : lo;
+		c->in.gprs[RDX] = half == 4 ? (rnd() << 32 | hi) : hi;
+	}
 	/* What must be accessed: the memory operand, no byte more (MMIO reads have side effects). */
 	c->check_span = !(t->flags & T_BITOFF) || !memop;
 	if (memop) {
@@ -1193,6 +1232,12 @@ static void diff_mul_div(void **state)
 	assert_true(divide_errors > 100);
 }
 
+static void diff_setcc_cmov_cmpxchg8b(void **state)
+{
+	(void)state;
+	run_family(cc_tmpls, ARRAY_SIZE(cc_tmpls), CASES * 2, 11);
+}
+
 static void diff_movd_movq(void **state)
 {
 	(void)state;
@@ -1212,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(diff_shifts_rotates),
 		cmocka_unit_test(diff_mul_div),
 		cmocka_unit_test(diff_movd_movq),
+		cmocka_unit_test(diff_setcc_cmov_cmpxchg8b),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -68,6 +68,7 @@
 #define REG_RAX		0
 #define REG_RCX		1
 #define REG_RDX		2
+#define REG_RBX		3
 #define REG_RSP		4
 #define REG_RBP		5
 #define REG_RSI		6
@@ -121,6 +122,9 @@ enum exec {
 	EX_IMUL,		/* IMUL reg, r/m (, imm) */
 	EX_MULDIV,		/* sub: enum muldiv; F6/F7 /4-/7 */
 	EX_MOVD,		/* MOVD/MOVQ between MMX/XMM and r/m: sse says which */
+	EX_SETCC,		/* the condition: opcode bits 3:0 */
+	EX_CMOV,		/* the condition: opcode bits 3:0 */
+	EX_CMPXCHG8B,		/* CMPXCHG16B with REX.W */
 };
 
 /* EX_ALU operations, in the order of opcode bits 5:3 and of ModRM.reg in group 1. */
@@ -187,7 +191,7 @@ enum imm {
 };
 
 /* Group opcodes: ModRM.reg picks the instruction. */
-enum group { GRP_NONE, GRP_1, GRP_2, GRP_3, GRP_4_5, GRP_8, GRP_11, NR_GROUPS };
+enum group { GRP_NONE, GRP_1, GRP_2, GRP_3, GRP_4_5, GRP_8, GRP_9, GRP_11, NR_GROUPS };
 
 /*
  * SSE moves: per mandatory prefix (none, 66, F3, F2), whether the form
@@ -308,6 +312,11 @@ static const struct op_desc two_byte[256] = {
 	[0xac] = OP(EX_SHD, 1, F_EGI, 0, IMM_B),			/* SHRD */
 	[0xad] = OP(EX_SHD, 1, F_EG, D_COUNT_CL, IMM_NONE),
 	[0xaf] = OP(EX_IMUL, 0, F_GE, 0, IMM_NONE),
+	RANGE8(0x40, OP(EX_CMOV, 0, F_GE, 0, IMM_NONE)),
+	RANGE8(0x48, OP(EX_CMOV, 0, F_GE, 0, IMM_NONE)),
+	RANGE8(0x90, OP(EX_SETCC, 0, F_E, D_BYTE, IMM_NONE)),
+	RANGE8(0x98, OP(EX_SETCC, 0, F_E, D_BYTE, IMM_NONE)),
+	[0xc7] = GROUP(GRP_9, D_MEM_ONLY, IMM_NONE),
 	[0xe7] = SSE_NT(SSE(SSE_NO, SSE_A, SSE_NO, SSE_NO)),		/* MOVNTDQ */
 	[0xb0] = OP(EX_CMPXCHG, 0, F_EG, D_BYTE | D_LOCK, IMM_NONE),
 	[0xb1] = OP(EX_CMPXCHG, 0, F_EG, D_LOCK, IMM_NONE),
@@ -360,6 +369,9 @@ static const struct op_desc groups[NR_GROUPS][8] = {
 		[5] = OP(EX_BT, BT_SET, F_EI, D_LOCK, 0),
 		[6] = OP(EX_BT, BT_RESET, F_EI, D_LOCK, 0),
 		[7] = OP(EX_BT, BT_COMPLEMENT, F_EI, D_LOCK, 0),
+	},
+	[GRP_9] = {
+		[1] = OP(EX_CMPXCHG8B, 0, F_E, D_LOCK, 0),
 	},
 	[GRP_11] = {
 		[0] = OP(EX_MOV, 0, F_EI, 0, 0),
@@ -1685,6 +1697,106 @@ static int exec_muldiv(struct emul *e)
 	return 0;
 }
 
+/* Condition @cc (the low nibble of Jcc, SETcc, CMOVcc: SDM vol. 1, table B-1) in @rflags. */
+static bool condition(u64 rflags, unsigned int cc)
+{
+	bool sign_ne_of = !(rflags & EFL_SF) != !(rflags & EFL_OF), res;
+
+	switch (cc >> 1) {
+	case 0:
+		res = rflags & EFL_OF;			/* O */
+		break;
+	case 1:
+		res = rflags & EFL_CF;			/* B */
+		break;
+	case 2:
+		res = rflags & EFL_ZF;			/* E */
+		break;
+	case 3:
+		res = rflags & (EFL_CF | EFL_ZF);	/* BE */
+		break;
+	case 4:
+		res = rflags & EFL_SF;			/* S */
+		break;
+	case 5:
+		res = rflags & EFL_PF;			/* P */
+		break;
+	case 6:
+		res = sign_ne_of;			/* L */
+		break;
+	default:
+		res = sign_ne_of || (rflags & EFL_ZF);	/* LE */
+		break;
+	}
+	return (cc & 1) ? !res : res;			/* odd: the negation */
+}
+
+/* SETcc r/m8: a write of 0 or 1 (nothing read; the ModRM reg field is ignored). */
+static int exec_setcc(struct emul *e)
+{
+	return write_rm(e, 1, 0, condition(e->rflags, e->in->opcode & 0xf));
+}
+
+/*
+ * CMOVcc reg, r/m: the source is read whatever the condition; a 32-bit
+ * destination is written (zero-extended) even when the condition is false.
+ */
+static int exec_cmov(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size;
+	u64 src;
+	int r;
+
+	r = read_rm(e, size, &src);
+	if (r)
+		return r;
+	if (condition(e->rflags, in->opcode & 0xf))
+		set_reg(e, in->reg, size, src);
+	else if (size == 4)
+		set_reg(e, in->reg, size, get_reg(e, in->reg, size));
+	return 0;
+}
+
+/*
+ * CMPXCHG8B m64 / CMPXCHG16B m128 (REX.W): compare rDX:rAX with the
+ * operand; equal: ZF = 1 and the operand gets rCX:rBX; not equal: ZF = 0,
+ * rDX:rAX get the operand, which is written back unchanged (the SDM: "the
+ * destination operand receives a write cycle without regard to the result
+ * of the comparison"). CMPXCHG16B needs 16-byte alignment (#GP(0)); its
+ * write is two 8-byte ones, not atomic on RAM.
+ */
+static int exec_cmpxchg8b(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int half = (in->rex & REX_W) ? 8 : 4, size = 2 * half;
+	u64 la = mem_linear(e), lo, hi;
+	u8 old[SSE_SIZE], new[SSE_SIZE];
+	bool equal;
+	int r;
+
+	if (size == SSE_SIZE && (la & (SSE_SIZE - 1)))
+		return raise_exception(e, VEC_GP, true);
+	r = read_mem(e, la, old, size);
+	if (r)
+		return r;
+	lo = load_le(old, half);
+	hi = load_le(old + half, half);
+	equal = lo == get_reg(e, REG_RAX, half) && hi == get_reg(e, REG_RDX, half);
+	set_flags(e, EFL_ZF, equal ? EFL_ZF : 0);
+	if (equal) {
+		store_le(new, get_reg(e, REG_RBX, half), half);
+		store_le(new + half, get_reg(e, REG_RCX, half), half);
+	} else {
+		__builtin_memcpy(new, old, size);
+		set_reg(e, REG_RAX, half, lo);
+		set_reg(e, REG_RDX, half, hi);
+	}
+	if (in->lock && size <= KVMPP_EMUL_MAX_ACCESS)
+		return write_locked(e, la, old, new, size);
+	return write_mem(e, la, new, size);
+}
+
 /* Advance a string pointer register by one element, as wide as the address size. */
 static void string_step(struct emul *e, unsigned int reg)
 {
@@ -1874,6 +1986,15 @@ static int run(struct emul *e)
 			break;
 		case EX_MULDIV:
 			r = exec_muldiv(e);
+			break;
+		case EX_SETCC:
+			r = exec_setcc(e);
+			break;
+		case EX_CMOV:
+			r = exec_cmov(e);
+			break;
+		case EX_CMPXCHG8B:
+			r = exec_cmpxchg8b(e);
 			break;
 		default:
 			r = exec_generic(e);
