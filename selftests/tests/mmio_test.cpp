@@ -72,9 +72,10 @@ struct Case {
 	// (QEMU, Bochs and the host CPU under KVM's emulator each pick their own).
 	std::uint64_t undefined_flags = 0;
 	// The hypervisor may not emulate the instruction at all (Linux 6.1's KVM
-	// does not know MOVD/MOVQ 0F 6E/7E, D6): KVM_EXIT_INTERNAL_ERROR
-	// (emulation) is then accepted instead of the exits; run such a case on
-	// a machine of its own (the failure queues #UD).
+	// does not know MOVD/MOVQ 0F 6E/7E, D6, and reads CMPXCHG16B's operand
+	// before it declines it): KVM_EXIT_INTERNAL_ERROR (emulation) is then
+	// accepted in place of any of the exits; run such a case on a machine
+	// of its own (the failure queues #UD).
 	bool may_be_unemulated = false;
 };
 
@@ -147,42 +148,39 @@ struct Differential {
 		ASSERT_RESULT(m.vcpu.set_regs(regs));
 
 		if (on_mmio) {
-			std::optional<exits::Mmio> first;
-			if (c.may_be_unemulated) {
-				const kvmpp::Exit exit = ASSERT_RESULT(m.vcpu.run());
-				if (const auto *e = std::get_if<exits::InternalError>(&exit)) {
-					ASSERT_EQ(e->suberror, static_cast<std::uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
-					unemulated_ = true;
-					return Outcome{};
-				}
-				const auto *e = std::get_if<exits::Mmio>(&exit);
-				ASSERT_TRUE(e != nullptr);
-				first = *e;
-			}
 			for (const Access &a : c.accesses) {
 				CONTEXT("access at offset %lld, %u bytes, %s", static_cast<long long>(a.offset),
 					a.len, a.write ? "write" : "read");
 				const std::uint64_t at = base + kPatternCenter + a.offset;
-				auto next_mmio = [&](bool write) {
-					if (!first)
+				// The next exit: this access, or (where allowed) an emulation failure.
+				auto next_mmio = [&](bool write) -> std::optional<exits::Mmio> {
+					if (!c.may_be_unemulated)
 						return expect_mmio(m.vcpu, at, a.len, write);
-					const exits::Mmio e = *first;
-					first.reset();
-					ASSERT_EQ(e.phys_addr, at);
-					ASSERT_EQ(e.data.size(), a.len);
-					ASSERT_EQ(e.is_write, write);
-					return e;
+					const kvmpp::Exit exit = ASSERT_RESULT(m.vcpu.run());
+					if (const auto *e = std::get_if<exits::InternalError>(&exit)) {
+						ASSERT_EQ(e->suberror, static_cast<std::uint32_t>(KVM_INTERNAL_ERROR_EMULATION));
+						return std::nullopt;
+					}
+					const auto *e = std::get_if<exits::Mmio>(&exit);
+					ASSERT_TRUE(e != nullptr);
+					ASSERT_EQ(e->phys_addr, at);
+					ASSERT_EQ(e->data.size(), a.len);
+					ASSERT_EQ(e->is_write, write);
+					return *e;
 				};
+				const std::optional<exits::Mmio> e = next_mmio(a.write);
+				if (!e) {
+					unemulated_ = true;
+					return Outcome{};
+				}
 				if (a.write) {
-					const exits::Mmio e = next_mmio(true);
 					// Compared with the RAM run's memory by the caller.
-					writes_.push_back({at - base, Bytes(e.data.begin(), e.data.end())});
+					writes_.push_back({at - base, Bytes(e->data.begin(), e->data.end())});
 				} else {
 					std::uint8_t answer[16];
 					for (unsigned i = 0; i < a.len; i++)
 						answer[i] = pattern_byte(at - base + i);
-					const exits::Mmio e = next_mmio(false);
-					std::memcpy(e.data.data(), answer, a.len);
+					std::memcpy(e->data.data(), answer, a.len);
 				}
 			}
 		}
@@ -682,6 +680,57 @@ KVMPP_TEST(mmio, movd_movq, .timeout_s = 180, .needs_vcpus = true)
 		Differential d = long_mode_differential(m);
 		note("%s", c.name);
 		d.check(c);
+	}
+}
+
+// SETcc m8 (one write, nothing read), CMOVcc with a memory source (read
+// whatever the condition; a 32-bit destination is zero-extended even when it
+// is false), CMPXCHG8B (a read, then a write: the old value when the
+// comparison fails), each with all arithmetic flags clear and set. The
+// operand is at [rsi]: RCX:RBX is CMPXCHG8B's new value.
+KVMPP_TEST(mmio, setcc_cmov_cmpxchg8b, .timeout_s = 120, .needs_vcpus = true)
+{
+	System kvm = ASSERT_RESULT(System::open());
+	Machine m = mmio_machine(kvm, Mode::long64);
+	Differential d = long_mode_differential(m);
+	constexpr std::uint8_t kRsi = 0x0e; // ModRM [rsi], reg field 1
+	std::uint64_t qword0 = 0;
+	for (unsigned i = 0; i < 8; i++)
+		qword0 |= std::uint64_t(pattern_byte(kPatternCenter + i)) << (8 * i);
+	std::vector<Case> cases = {
+		{"sete byte [rsi]", {0x0f, 0x94, kRsi}, {wr(0, 1)}},
+		{"setl byte [rsi]", {0x0f, 0x9c, kRsi}, {wr(0, 1)}},
+		{"setnbe byte [rsi]", {0x0f, 0x97, kRsi}, {wr(0, 1)}},
+		{"cmove ecx, [rsi]", {0x0f, 0x44, kRsi}, {rd(0, 4)}},
+		{"cmovb rcx, [rsi]", {0x48, 0x0f, 0x42, kRsi}, {rd(0, 8)}},
+		{"cmovg cx, [rsi]", {0x66, 0x0f, 0x4f, kRsi}, {rd(0, 2)}},
+		{"cmovnp ecx, [rsi]", {0x0f, 0x4b, kRsi}, {rd(0, 4)}},
+		{"cmpxchg8b [rsi] (not equal)", {0x0f, 0xc7, kRsi}, {rd(0, 8), wr(0, 8)}},
+	};
+	Case equal{"lock cmpxchg8b [rsi] (equal)", {0xf0, 0x0f, 0xc7, kRsi}, {rd(0, 8), wr(0, 8)}};
+	equal.rax = 0xabcdef0000000000 | (qword0 & 0xffffffff);
+	equal.rdx = qword0 >> 32;
+	cases.push_back(equal);
+	for (Case &c : cases)
+		c.address = &kvm_regs::rsi;
+	check_all(d, cases);
+
+	// CMPXCHG16B (Linux 6.1's KVM declines it: X86EMUL_UNHANDLEABLE for 16 bytes).
+	for (bool same : {false, true}) {
+		Case c{"cmpxchg16b [rsi]", {0x48, 0x0f, 0xc7, kRsi}, {rd(0, 8), rd(8, 8), wr(0, 8), wr(8, 8)}};
+		c.address = &kvm_regs::rsi;
+		c.may_be_unemulated = true;
+		if (same) {
+			std::uint64_t qword1 = 0;
+			for (unsigned i = 0; i < 8; i++)
+				qword1 |= std::uint64_t(pattern_byte(kPatternCenter + 8 + i)) << (8 * i);
+			c.rax = qword0;
+			c.rdx = qword1;
+		}
+		Machine m16 = mmio_machine(kvm, Mode::long64);
+		Differential d16 = long_mode_differential(m16);
+		note("%s (%s)", c.name, same ? "equal" : "not equal");
+		d16.check(c);
 	}
 }
 
