@@ -1514,8 +1514,8 @@ static int exec_shift(struct emul *e)
 /*
  * @dst shifted by 0 <= @count < 32 (64), with the bits of @src coming in:
  * SHLD (@left) or SHRD. With 16-bit operands a count above 16 shifts the
- * 48 bits dst:src:dst, as Intel CPUs (and QEMU, Bochs) do; the manuals
- * leave the result undefined.
+ * 48 bits dst:src:dst (one model of what CPUs do; the manuals leave the
+ * result undefined).
  */
 static u64 double_shift(u64 dst, u64 src, unsigned int count, unsigned int size, bool left)
 {
