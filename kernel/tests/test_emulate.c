@@ -1084,8 +1084,6 @@ static void neg_not(void **state)
 
 	INSN(0xf6, 0x0b);			/* F6 /1 is not emulated */
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
-	INSN(0xf7, 0x23);			/* MUL */
-	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 }
 
 static void xchg(void **state)
@@ -1619,7 +1617,9 @@ static void sse_alignment_and_state_checks(void **state)
 	assert_int_equal(cpu.rip, CODE);
 
 	cpu.cr4 = CR4_OSFXSR;
-	INSN(0x0f, 0x6e, 0x03);			/* MMX movd */
+	INSN(0xf2, 0x0f, 0x6e, 0x03);		/* no F2 form of movd */
+	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
+	INSN(0xf3, 0x0f, 0xd6, 0xc1);		/* movq2dq */
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
 	INSN(0xf2, 0x0f, 0x6f, 0x03);
 	assert_int_equal(run(), KVMPP_EMUL_UNHANDLEABLE);
@@ -2188,6 +2188,498 @@ static void instruction_length_limit(void **state)
 	assert_int_equal(cpu.rip, CODE + 15);
 }
 
+/* ---- shifts, rotates, multiplication, division, MOVD/MOVQ ---- */
+
+/* The little-endian value of @n bytes (XMM register contents). */
+static u64 load_le_test(const u8 *b, unsigned int n)
+{
+	u64 v = 0;
+
+	memcpy(&v, b, n);
+	return v;
+}
+
+
+/*
+ * Group 2 on MMIO: a read, then a write of the result; the count from an
+ * immediate, 1 or CL, masked to 5 bits (6 with REX.W); a masked count of 0
+ * changes no flag but still writes the destination back (as KVM does).
+ */
+static void shifts_and_rotates(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+
+	wr_mmio(MMIO_BASE, 0xc0000001, 4);
+	cpu.rflags = FIXED1;
+	INSN(0xd1, 0x23);			/* shl dword [rbx], 1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, false, MMIO_BASE, 4);
+	expect_exit(1, true, MMIO_BASE, 4);
+	assert_int_equal(exit_value(1), 0x80000002);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | SF);	/* OF = MSB ^ CF = 0 */
+	assert_int_equal(cpu.rip, CODE + 2);
+
+	cpu.rflags = FIXED1 | ARITH;
+	INSN(0xc1, 0x23, 0x20);			/* shl dword [rbx], 32: masked to 0 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(1, true, MMIO_BASE, 4);
+	assert_int_equal(exit_value(1), 0x80000002);
+	assert_int_equal(cpu.rflags, FIXED1 | ARITH);
+
+	wr_mmio(MMIO_BASE, 0x8000000000000001ull, 8);
+	cpu.gprs[RCX] = 0x41;			/* 65: masked to 1 */
+	cpu.rflags = FIXED1;
+	INSN(0x48, 0xd3, 0x2b);			/* shr qword [rbx], cl */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 8), 0x4000000000000000ull);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | OF | PF);	/* OF: the old MSB */
+
+	wr_mmio(MMIO_BASE, 0x8081, 2);
+	INSN(0x66, 0xc1, 0x3b, 0x04);		/* sar word [rbx], 4 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 2), 0xf808);
+	assert_int_equal(cpu.rflags, FIXED1 | SF);	/* CF: bit 3; OF 0, AF cleared */
+
+	wr_mmio(MMIO_BASE, 0x81, 1);
+	cpu.rflags = FIXED1 | CF;
+	INSN(0xd0, 0x13);			/* rcl byte [rbx], 1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 1), 0x03);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | OF);	/* OF = MSB ^ CF = 0 ^ 1 */
+
+	cpu.rflags = FIXED1 | ZF | CF;
+	INSN(0xc0, 0x1b, 0x09);			/* rcr byte [rbx], 9: a full turn through CF */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	assert_int_equal(rd_mmio(MMIO_BASE, 1), 0x03);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF | CF);
+
+	INSN(0xc0, 0x03, 0x10);			/* rol byte [rbx], 16: CF = bit 0, value kept */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 1), 0x03);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF | CF | OF);	/* OF = MSB ^ CF */
+
+	INSN(0xd0, 0x0b);			/* ror byte [rbx], 1 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 1), 0x81);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF | CF | OF);	/* rotates leave ZF */
+
+	wr_mmio(MMIO_BASE, 0x40, 1);
+	cpu.rflags = FIXED1;
+	INSN(0xd0, 0x33);			/* sal byte [rbx], 1: /6 is SHL */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 1), 0x80);
+	assert_int_equal(cpu.rflags, FIXED1 | SF | OF);
+
+	cpu.gprs[RDX] = 0x1234;
+	INSN(0x66, 0xc1, 0xe2, 0x04);		/* shl dx, 4: a register, no exit */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 0);
+	assert_int_equal(cpu.gprs[RDX], 0x2340);
+
+	set_mode(2);				/* 16-bit code: D3 /5 on [bx] */
+	cpu.gprs[RBX] = 0x10;
+	cpu.seg_base[DS] = MMIO_BASE;
+	cpu.gprs[RCX] = 3;
+	wr_mmio(MMIO_BASE + 0x10, 0xfff8, 2);
+	CODE_AT(CODE, 0xd3, 0x2f);		/* shr word [bx], cl */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x10, 2), 0x1fff);
+	assert_int_equal(cpu.rip, CODE16 + 2);
+	set_mode(8);
+
+	INSN(0xf0, 0xd1, 0x23);			/* lock shl: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
+/* SHLD, SHRD: bits of the register shifted in; 16-bit counts above 16 shift dst:src:dst. */
+static void double_shifts(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	wr_mmio(MMIO_BASE, 0x12345678, 4);
+	cpu.gprs[RCX] = 0x9abcdef0;
+	cpu.rflags = FIXED1;
+
+	INSN(0x0f, 0xa4, 0x0b, 0x08);		/* shld [rbx], ecx, 8 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(1, true, MMIO_BASE, 4);
+	assert_int_equal(rd_mmio(MMIO_BASE, 4), 0x3456789a);
+	assert_int_equal(cpu.rflags, FIXED1 | PF);	/* CF: bit 24 of the old value */
+	assert_int_equal(cpu.rip, CODE + 4);
+
+	cpu.gprs[RCX] = 0x9abcdef0 | 4ull << 40;	/* CL = 0xf0: masked to 16 */
+	INSN(0x0f, 0xad, 0x0b);			/* shrd [rbx], ecx, cl */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 4), 0xdef03456);
+	assert_int_equal(cpu.rflags, FIXED1 | SF | PF);	/* CF: bit 15 of the old value */
+
+	wr_mmio(MMIO_BASE, 0x1234, 2);
+	cpu.gprs[RCX] = 0x14;			/* 20 > 16: the 48 bits 1234:src:1234 */
+	cpu.gprs[RDX] = 0xabcd;
+	INSN(0x66, 0x0f, 0xa5, 0x13);		/* shld [rbx], dx, cl */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(rd_mmio(MMIO_BASE, 2), 0xbcd1);
+
+	cpu.rflags = FIXED1 | ARITH;
+	INSN(0x48, 0x0f, 0xac, 0x13, 0x40);	/* shrd [rbx], rdx, 64: masked to 0 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	assert_int_equal(cpu.rflags, FIXED1 | ARITH);
+}
+
+static void multiply(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	wr_mmio(MMIO_BASE, 0xfffffffe, 4);	/* -2 */
+	cpu.gprs[RCX] = 0x1111111100000003ull;
+	cpu.rflags = FIXED1 | ARITH;
+
+	INSN(0x0f, 0xaf, 0x0b);			/* imul ecx, [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, false, MMIO_BASE, 4);
+	assert_int_equal(cpu.gprs[RCX], 0xfffffffa);	/* -6, zero-extended */
+	assert_int_equal(cpu.rflags, FIXED1 | SF | PF);	/* fits: CF = OF = 0 */
+
+	INSN(0x69, 0x0b, 0x00, 0x00, 0x00, 0x40);	/* imul ecx, [rbx], 0x40000000 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x80000000);
+	assert_int_equal(cpu.rflags, FIXED1 | SF | PF);	/* -2^31 fits */
+	INSN(0x66, 0x6b, 0x0b, 0x80);		/* imul cx, [rbx], -128 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x80000100);
+	assert_int_equal(cpu.rip, CODE + 4);
+	INSN(0x48, 0x69, 0x0b, 0x00, 0x00, 0x00, 0x80);	/* imul rcx, [rbx], -2^31 */
+	wr_mmio(MMIO_BASE, 1ull << 33, 8);
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | OF | ZF | PF);
+
+	wr_mmio(MMIO_BASE, 0xfffffffffffffffeull, 8);
+	cpu.gprs[RAX] = 0xffffffffffffffffull;
+	cpu.gprs[RDX] = 5;
+	INSN(0x48, 0xf7, 0x23);			/* mul qword [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 2);
+	assert_int_equal(cpu.gprs[RDX], 0xfffffffffffffffdull);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | OF);
+
+	cpu.gprs[RAX] = 0xffffffffffffffffull;	/* -1 * -2 = 2: the upper half is the sign */
+	INSN(0x48, 0xf7, 0x2b);			/* imul qword [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 2);
+	assert_int_equal(cpu.gprs[RDX], 0);
+	assert_int_equal(cpu.rflags, FIXED1);
+
+	wr_mmio(MMIO_BASE, 0x80, 1);
+	cpu.gprs[RAX] = 0xabcd0003;
+	INSN(0xf6, 0x2b);			/* imul byte [rbx]: AX = 3 * -128 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0xabcdfe80);
+	assert_int_equal(cpu.rflags, FIXED1 | CF | OF | SF);
+	cpu.gprs[RAX] = 0xabcd0003;
+	INSN(0xf6, 0x23);			/* mul byte [rbx]: AX = 3 * 128 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0xabcd0180);
+
+	cpu.gprs[RAX] = 0x1111111180000000ull;
+	cpu.gprs[RDX] = 0x2222222222222222ull;
+	wr_mmio(MMIO_BASE, 2, 4);
+	INSN(0xf7, 0x23);			/* mul dword [rbx]: EDX:EAX, zero-extended */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0);
+	assert_int_equal(cpu.gprs[RDX], 1);
+}
+
+/* DIV, IDIV: quotient and remainder; #DE (after the read) for 0 or a quotient too big. */
+static void divide(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	cpu.rflags = FIXED1 | ARITH;
+
+	wr_mmio(MMIO_BASE, 7, 8);
+	cpu.gprs[RAX] = 0x0000000000000005ull;
+	cpu.gprs[RDX] = 0x3;			/* 3 * 2^64 + 5 */
+	INSN(0x48, 0xf7, 0x33);			/* div qword [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0x6db6db6db6db6db7ull);
+	assert_int_equal(cpu.gprs[RDX], 0x4);
+	assert_int_equal(cpu.rflags, FIXED1 | ARITH);	/* left alone */
+
+	cpu.gprs[RAX] = ~0ull - 6;		/* -7 */
+	cpu.gprs[RDX] = ~0ull;
+	wr_mmio(MMIO_BASE, 2, 8);
+	INSN(0x48, 0xf7, 0x3b);			/* idiv qword [rbx]: -7 / 2 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], ~0ull - 2);	/* -3: toward zero */
+	assert_int_equal(cpu.gprs[RDX], ~0ull);		/* -1: the dividend's sign */
+
+	wr_mmio(MMIO_BASE, 0x10, 1);
+	cpu.gprs[RAX] = 0x5555fff5;		/* AX = -11 */
+	INSN(0xf6, 0x3b);			/* idiv byte [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0x5555f500);	/* AH = -11, AL = 0 */
+
+	cpu.gprs[RAX] = 0x12345678;
+	cpu.gprs[RDX] = 0x9;
+	wr_mmio(MMIO_BASE, 0x10, 4);
+	INSN(0xf7, 0x33);			/* div dword [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0x91234567);
+	assert_int_equal(cpu.gprs[RDX], 0x8);
+
+	/* Divide errors: the operand is read, then nothing changes. */
+	{
+		static const struct {
+			u8 insn[3];
+			u64 rax, rdx, divisor;
+		} de[] = {
+			{ { 0x48, 0xf7, 0x33 }, 1, 0, 0 },			/* div by 0 */
+			{ { 0x48, 0xf7, 0x33 }, 0, 7, 7 },			/* quotient 2^64 */
+			{ { 0x48, 0xf7, 0x3b }, 0, 1ull << 63, ~0ull },	/* -2^127 / -1 */
+			{ { 0x48, 0xf7, 0x3b }, 1ull << 63, 0, 1 },		/* 2^63 / 1 */
+			{ { 0x90, 0xf7, 0x3b }, 0x80000000, ~0ull, ~0ull },	/* -2^31 / -1 */
+			{ { 0x90, 0xf6, 0x3b }, 0x8000, 0, 0xff },		/* -2^15 / -1 */
+			{ { 0x90, 0xf6, 0x33 }, 0x100, 0, 1 },		/* 256 / 1 */
+		};
+		unsigned int i;
+
+		for (i = 0; i < ARRAY_SIZE(de); i++) {
+			struct kvmpp_emul_cpu before;
+
+			cpu.gprs[RAX] = de[i].rax;
+			cpu.gprs[RDX] = de[i].rdx;
+			wr_mmio(MMIO_BASE, de[i].divisor, 8);
+			put_code_at(CODE, de[i].insn, 3);
+			cpu.rip = CODE + (de[i].insn[0] == 0x90);	/* past the NOP filler */
+			before = cpu;
+			assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+			assert_int_equal(ctxt.exception.vector, 0);
+			assert_false(ctxt.exception.has_error_code);
+			assert_int_equal(exits.n, 1);
+			assert_false(exits.io[0].write);
+			assert_memory_equal(&cpu, &before, sizeof(cpu));
+		}
+	}
+}
+
+/*
+ * MOVD/MOVQ: between memory (or a general register) and the low 32/64 bits
+ * of an XMM register (the rest zeroed) or an MMX register; MOVQ xmm forms.
+ */
+static void movd_movq(void **state)
+{
+	struct kvmpp_emul_ops lazy = ops;
+
+	(void)state;
+	lazy.load_fpu = count_fpu_load;
+	fpu_loads = 0;
+	cpu.fpu_valid = false;
+	cpu.gprs[RBX] = MMIO_BASE;
+	wr_mmio(MMIO_BASE, 0x8877665544332211ull, 8);
+	memset(cpu.xmm[1], 0xee, 16);
+
+	INSN(0x66, 0x0f, 0x6e, 0x0b);		/* movd xmm1, [rbx] */
+	assert_int_equal(run_with(&lazy), KVMPP_EMUL_DONE);
+	assert_int_equal(fpu_loads, 1);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, false, MMIO_BASE, 4);
+	assert_int_equal(load_le_test(cpu.xmm[1], 8), 0x44332211);
+	assert_int_equal(load_le_test(cpu.xmm[1] + 8, 8), 0);
+
+	INSN(0x66, 0x4c, 0x0f, 0x6e, 0x0b);	/* movq xmm9, [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, false, MMIO_BASE, 8);
+	assert_int_equal(load_le_test(cpu.xmm[9], 8), 0x8877665544332211ull);
+	assert_int_equal(cpu.rip, CODE + 5);
+
+	memset(cpu.xmm[2], 0xee, 16);
+	INSN(0xf3, 0x0f, 0x7e, 0x13);		/* movq xmm2, [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, false, MMIO_BASE, 8);
+	assert_int_equal(load_le_test(cpu.xmm[2], 8), 0x8877665544332211ull);
+	assert_int_equal(load_le_test(cpu.xmm[2] + 8, 8), 0);
+
+	INSN(0x66, 0x0f, 0x7e, 0x53, 0x10);	/* movd [rbx+0x10], xmm2 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, true, MMIO_BASE + 0x10, 4);
+	assert_int_equal(exit_value(0), 0x44332211);
+
+	INSN(0x66, 0x0f, 0xd6, 0x53, 0x18);	/* movq [rbx+0x18], xmm2 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, true, MMIO_BASE + 0x18, 8);
+	assert_int_equal(exit_value(0), 0x8877665544332211ull);
+
+	cpu.mm_written = 0;
+	cpu.mm[3] = 0x1234;
+	INSN(0x0f, 0x6e, 0x1b);			/* movd mm3, [rbx]: zero-extended */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.mm[3], 0x44332211);
+	assert_int_equal(cpu.mm_written, 1u << 3);
+	INSN(0x48, 0x0f, 0x7e, 0x5b, 0x20);	/* movq [rbx+0x20], mm3 */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, true, MMIO_BASE + 0x20, 8);
+	assert_int_equal(exit_value(0), 0x44332211);
+
+	cpu.gprs[RCX] = 0xffffffffffffffffull;
+	INSN(0x66, 0x0f, 0x7e, 0xd1);		/* movd ecx, xmm2: zero-extended */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x44332211);
+	assert_int_equal(exits.n, 0);
+
+	INSN(0x66, 0x0f, 0xd6, 0xd0);		/* movq xmm0, xmm2 */
+	memset(cpu.xmm[0], 0xee, 16);
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(load_le_test(cpu.xmm[0], 8), 0x8877665544332211ull);
+	assert_int_equal(load_le_test(cpu.xmm[0] + 8, 8), 0);
+
+	cpu.cr0 |= CR0_TS;
+	INSN(0x66, 0x0f, 0x6e, 0x0b);
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, NM);
+	cpu.cr0 = CR0_PE;
+	cpu.cr4 = 0;
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);	/* no OSFXSR: #UD */
+	assert_int_equal(ctxt.exception.vector, UD);
+	INSN(0x0f, 0x6e, 0x1b);			/* the MMX form does not need it */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	INSN(0xf0, 0x0f, 0x7e, 0x1b);		/* lock: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
+/* SETcc: one write, nothing read; the ModRM reg field is ignored. */
+static void setcc(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	cpu.rflags = FIXED1 | ZF | SF;		/* SF != OF: "less" */
+
+	INSN(0x0f, 0x94, 0x03);			/* sete [rbx] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, true, MMIO_BASE, 1);
+	assert_int_equal(exit_value(0), 1);
+	assert_int_equal(cpu.rip, CODE + 3);
+	INSN(0x0f, 0x9f, 0x3b);			/* setg [rbx] (reg field 7) */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exit_value(0), 0);
+	INSN(0x0f, 0x9c, 0x43, 0x05);		/* setl [rbx+5] */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	expect_exit(0, true, MMIO_BASE + 5, 1);
+	assert_int_equal(exit_value(0), 1);
+	assert_int_equal(count_calls('r'), 0);
+
+	cpu.gprs[RAX] = 0xffff;
+	INSN(0x0f, 0x9b, 0xc4);			/* setnp ah */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RAX], 0x01ff);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF | SF);
+	INSN(0xf0, 0x0f, 0x94, 0x03);		/* lock sete: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
+/* CMOVcc: the source is read even when the condition is false; r32 is zero-extended anyway. */
+static void cmov(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = MMIO_BASE;
+	wr_mmio(MMIO_BASE, 0x8877665544332211ull, 8);
+	cpu.gprs[RCX] = 0xaaaaaaaabbbbbbbbull;
+	cpu.rflags = FIXED1;
+
+	INSN(0x0f, 0x44, 0x0b);			/* cmove ecx, [rbx]: false */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	expect_exit(0, false, MMIO_BASE, 4);
+	assert_int_equal(cpu.gprs[RCX], 0xbbbbbbbb);
+	assert_int_equal(cpu.rip, CODE + 3);
+
+	cpu.gprs[RCX] = 0xaaaaaaaabbbbbbbbull;
+	INSN(0x66, 0x0f, 0x44, 0x0b);		/* cmove cx, [rbx]: false, untouched */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 1);
+	assert_int_equal(cpu.gprs[RCX], 0xaaaaaaaabbbbbbbbull);
+	INSN(0x48, 0x0f, 0x45, 0x0b);		/* cmovne rcx, [rbx]: true */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x8877665544332211ull);
+	cpu.rflags = FIXED1 | CF;
+	INSN(0x66, 0x0f, 0x46, 0x0b);		/* cmovbe cx, [rbx]: true */
+	cpu.gprs[RCX] = 0;
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(cpu.gprs[RCX], 0x2211);
+	assert_int_equal(cpu.rflags, FIXED1 | CF);
+}
+
+/*
+ * CMPXCHG8B/16B: a read of the whole operand, then a write of it (the old
+ * value when the comparison fails); 16 bytes must be aligned.
+ */
+static void cmpxchg8b_16b(void **state)
+{
+	(void)state;
+	cpu.gprs[RBX] = 0x1111111155555555ull;
+	cpu.gprs[RCX] = 0x2222222266666666ull;
+	cpu.gprs[RSI] = MMIO_BASE + 0x40;
+	wr_mmio(MMIO_BASE + 0x40, 0x4444444433333333ull, 8);
+	cpu.gprs[RAX] = 0xffffffff33333333ull;
+	cpu.gprs[RDX] = 0xffffffff44444444ull;
+	cpu.rflags = FIXED1;
+
+	INSN(0xf0, 0x0f, 0xc7, 0x0e);		/* lock cmpxchg8b [rsi]: equal */
+	assert_int_equal(run_with(&locked_ops), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(0, false, MMIO_BASE + 0x40, 8);
+	expect_exit(1, true, MMIO_BASE + 0x40, 8);
+	assert_int_equal(exit_value(1), 0x6666666655555555ull);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF);
+	assert_int_equal(cpu.gprs[RAX], 0xffffffff33333333ull);	/* untouched */
+	assert_int_equal(cpu.rip, CODE + 4);
+
+	INSN(0x0f, 0xc7, 0x0e);			/* cmpxchg8b [rsi]: not equal */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 2);
+	expect_exit(1, true, MMIO_BASE + 0x40, 8);
+	assert_int_equal(exit_value(1), 0x6666666655555555ull);	/* written back */
+	assert_int_equal(cpu.gprs[RAX], 0x55555555);		/* zero-extended */
+	assert_int_equal(cpu.gprs[RDX], 0x66666666);
+	assert_int_equal(cpu.rflags, FIXED1);
+
+	wr_mmio(MMIO_BASE + 0x48, 0x1111111155555555ull, 8);
+	cpu.gprs[RAX] = 0x6666666655555555ull;
+	cpu.gprs[RDX] = 0x1111111155555555ull;
+	INSN(0x48, 0x0f, 0xc7, 0x0e);		/* cmpxchg16b [rsi]: equal */
+	assert_int_equal(run(), KVMPP_EMUL_DONE);
+	assert_int_equal(exits.n, 4);
+	expect_exit(0, false, MMIO_BASE + 0x40, 8);
+	expect_exit(1, false, MMIO_BASE + 0x48, 8);
+	expect_exit(2, true, MMIO_BASE + 0x40, 8);
+	expect_exit(3, true, MMIO_BASE + 0x48, 8);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x40, 8), cpu.gprs[RBX]);
+	assert_int_equal(rd_mmio(MMIO_BASE + 0x48, 8), cpu.gprs[RCX]);
+	assert_int_equal(cpu.rflags, FIXED1 | ZF);
+
+	cpu.gprs[RSI] = MMIO_BASE + 0x48;
+	INSN(0x48, 0x0f, 0xc7, 0x0e);		/* cmpxchg16b misaligned: #GP(0) */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, GP);
+	assert_true(ctxt.exception.has_error_code);
+	assert_int_equal(exits.n, 0);
+
+	INSN(0x0f, 0xc7, 0xc8);			/* cmpxchg8b eax: #UD */
+	assert_int_equal(run(), KVMPP_EMUL_EXCEPTION);
+	assert_int_equal(ctxt.exception.vector, UD);
+}
+
 static void unhandleable_instructions(void **state)
 {
 	static const struct {
@@ -2200,11 +2692,12 @@ static void unhandleable_instructions(void **state)
 		{ { 0x8c, 0x03 }, 2 },			/* mov [rbx], es */
 		{ { 0xff, 0x13 }, 2 },			/* call [rbx] */
 		{ { 0xff, 0x33 }, 2 },			/* push [rbx] */
-		{ { 0x0f, 0xaf, 0x03 }, 3 },		/* imul eax, [rbx] */
-		{ { 0xd1, 0x23 }, 2 },			/* shl dword [rbx], 1 */
+		{ { 0xf3, 0x0f, 0xb8, 0x03 }, 4 },	/* popcnt eax, [rbx] */
+		{ { 0xd8, 0x03 }, 2 },			/* fadd dword [rbx] */
 		{ { 0xc5, 0xf9, 0x6f, 0x03 }, 4 },	/* vmovdqa */
 		{ { 0x90 }, 1 },			/* nop */
-		{ { 0x0f, 0xc7, 0x0b }, 3 },		/* cmpxchg8b */
+		{ { 0x0f, 0xc7, 0xf0 }, 3 },		/* rdrand eax */
+		{ { 0x0f, 0xc7, 0x33 }, 3 },		/* vmptrld [rbx] */
 		{ { 0xc6, 0xf8, 0x00 }, 3 },		/* xabort */
 	};
 	unsigned int i;
@@ -2292,6 +2785,14 @@ int main(void)
 		T(fetch_faults_and_page_boundaries),
 		T(instruction_length_limit),
 		T(unhandleable_instructions),
+		T(shifts_and_rotates),
+		T(double_shifts),
+		T(multiply),
+		T(divide),
+		T(movd_movq),
+		T(setcc),
+		T(cmov),
+		T(cmpxchg8b_16b),
 		T(rf_is_cleared_on_completion),
 	};
 

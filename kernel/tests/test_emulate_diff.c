@@ -71,6 +71,7 @@ struct regs {
 	u64 rflags;
 	u64 pad;
 	u8 xmm[16][16];
+	u64 mm[8];
 };
 
 static u8 *buf;
@@ -151,10 +152,10 @@ static u8 *emit_abs(u8 *p, int prefix, int rex, u8 op0, int op1, unsigned int re
 }
 
 /*
- * prologue: save the callee-saved registers and RSP, load RFLAGS, XMM0-15
- * and all 16 GPRs (RSP too: the instruction may address through it);
+ * prologue: save the callee-saved registers and RSP, load RFLAGS, XMM0-15,
+ * MM0-7 and all 16 GPRs (RSP too: the instruction may address through it);
  * the instruction; epilogue: store them all, restore RSP, store RFLAGS,
- * CLD, restore the callee-saved registers, return.
+ * CLD, EMMS, restore the callee-saved registers, return.
  */
 static void build_harness(const u8 *insn, unsigned int len)
 {
@@ -171,6 +172,8 @@ static void build_harness(const u8 *insn, unsigned int len)
 	for (i = 0; i < 16; i++)					/* movdqu xmmi, [in] */
 		p = emit_abs(p, 0xf3, i >= 8 ? 0x44 : 0, 0x0f, 0x6f, i,
 			     base + IN_OFF + offsetof(struct regs, xmm) + 16 * i);
+	for (i = 0; i < 8; i++)						/* movq mmi, [in] */
+		p = emit_abs(p, 0, 0, 0x0f, 0x6f, i, base + IN_OFF + offsetof(struct regs, mm) + 8 * i);
 	for (i = 0; i < 16; i++)					/* mov ri, [in] */
 		p = emit_abs(p, 0, i >= 8 ? 0x4c : 0x48, 0x8b, -1, i, base + IN_OFF + 8 * i);
 	insn_addr = (u64)p;
@@ -180,10 +183,14 @@ static void build_harness(const u8 *insn, unsigned int len)
 	for (i = 0; i < 16; i++)					/* movdqu [out], xmmi */
 		p = emit_abs(p, 0xf3, i >= 8 ? 0x44 : 0, 0x0f, 0x7f, i,
 			     base + OUT_OFF + offsetof(struct regs, xmm) + 16 * i);
+	for (i = 0; i < 8; i++)						/* movq [out], mmi */
+		p = emit_abs(p, 0, 0, 0x0f, 0x7f, i, base + OUT_OFF + offsetof(struct regs, mm) + 8 * i);
 	p = emit_abs(p, 0, 0x48, 0x8b, -1, RSP, base + SAVED_RSP_OFF);	/* mov rsp, [saved] */
 	*p++ = 0x9c;							/* pushfq */
 	p = emit_abs(p, 0, 0, 0x8f, -1, 0, base + OUT_OFF + offsetof(struct regs, rflags));	/* pop */
 	*p++ = 0xfc;							/* cld */
+	*p++ = 0x0f;							/* emms */
+	*p++ = 0x77;
 	p = emit_bytes(p, restore, sizeof(restore));
 	assert_true(p <= buf + IN_OFF);
 }
@@ -204,8 +211,10 @@ static int run_native(const struct regs *in)
 	memcpy(buf + DATA_OFF, data_init, DATA_SIZE);
 	__builtin___clear_cache((char *)buf, (char *)buf + IN_OFF);
 	native_signal = 0;
-	if (sigsetjmp(native_fault, 1))
+	if (sigsetjmp(native_fault, 1)) {
+		__asm__ volatile("emms");	/* the x87 stack the MMX loads filled */
 		return native_signal;
+	}
 	((void (*)(void))(buf + CODE_OFF))();
 	memcpy(&native_out, buf + OUT_OFF, sizeof(native_out));
 	memcpy(data_native, buf + DATA_OFF, DATA_SIZE);
@@ -309,6 +318,7 @@ static int run_emulator(const struct regs *in, bool mmio, bool with_cmpxchg)
 	memset(&emu_ctxt, 0, sizeof(emu_ctxt));
 	memcpy(emu_cpu.gprs, in->gprs, sizeof(emu_cpu.gprs));
 	memcpy(emu_cpu.xmm, in->xmm, sizeof(emu_cpu.xmm));
+	memcpy(emu_cpu.mm, in->mm, sizeof(emu_cpu.mm));
 	emu_cpu.rflags = in->rflags;
 	emu_cpu.rip = insn_addr;
 	emu_cpu.code_size = 8;
@@ -358,6 +368,11 @@ enum form {
 #define T_BITOFF	0x08	/* the reg operand is a bit offset into memory */
 #define T_WRITES_RM	0x10	/* for MOFFS: A2/A3 */
 #define T_CMP_STR	0x20	/* CMPS/SCAS */
+#define T_SHIFT		0x40	/* a shift count (imm8, 1 or CL: T_CL) decides the undefined flags */
+#define T_CL		0x80	/* the count is CL */
+#define T_DIV		0x100	/* DIV/IDIV: #DE on overflow */
+#define T_SHD		0x200	/* SHLD/SHRD */
+#define T_CX8		0x400	/* CMPXCHG8B/16B: size 8 without REX.W, 16 with; rDX:rAX often equal */
 
 struct tmpl {
 	const char *name;
@@ -367,10 +382,13 @@ struct tmpl {
 	signed char ext;	/* ModRM.reg of a group opcode, or -1 */
 	u8 size;		/* 1, 16 (SSE), 4 (32/64 only) or 0 (16/32/64) */
 	char imm;		/* 0, 'b', 'z', 'v' */
-	u8 flags;
+	u16 flags;
 	u64 undef;		/* flags left undefined */
 	u8 mandatory;		/* SSE: 0, 0x66 or 0xf3 */
 };
+
+#define MUL_UNDEF	(SF | ZF | AF | PF)
+#define DIV_UNDEF	ARITH
 
 #define LOGIC_UNDEF	AF
 #define BT_UNDEF	(OF | SF | AF | PF)
@@ -473,6 +491,86 @@ static const struct tmpl sse_tmpls[] = {
 	{ "movntdq Mx,Vx", { 0x0f, 0xe7 }, 2, O_EG, -1, 16, 0, T_ALIGN16 | T_MEM_ONLY, 0, 0x66 },
 };
 
+/* Group 2 on one opcode pair (byte, full size), count from imm8, 1 or CL. */
+#define SHIFT_TMPLS(opc, nm, im, fl)							\
+	{ "rol " nm, { opc }, 1, O_E, 0, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "ror " nm, { opc }, 1, O_E, 1, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "rcl " nm, { opc }, 1, O_E, 2, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "rcr " nm, { opc }, 1, O_E, 3, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "shl " nm, { opc }, 1, O_E, 4, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "shr " nm, { opc }, 1, O_E, 5, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "sal " nm, { opc }, 1, O_E, 6, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "sar " nm, { opc }, 1, O_E, 7, 1, im, T_SHIFT | fl, 0, 0 },			\
+	{ "rol " nm, { opc + 1 }, 1, O_E, 0, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "ror " nm, { opc + 1 }, 1, O_E, 1, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "rcl " nm, { opc + 1 }, 1, O_E, 2, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "rcr " nm, { opc + 1 }, 1, O_E, 3, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "shl " nm, { opc + 1 }, 1, O_E, 4, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "shr " nm, { opc + 1 }, 1, O_E, 5, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "sal " nm, { opc + 1 }, 1, O_E, 6, 0, im, T_SHIFT | fl, 0, 0 },		\
+	{ "sar " nm, { opc + 1 }, 1, O_E, 7, 0, im, T_SHIFT | fl, 0, 0 }
+
+static const struct tmpl shift_tmpls[] = {
+	SHIFT_TMPLS(0xc0, "E,Ib", 'b', 0),
+	SHIFT_TMPLS(0xd0, "E,1", 0, 0),
+	SHIFT_TMPLS(0xd2, "E,CL", 0, T_CL),
+	{ "shld Ev,Gv,Ib", { 0x0f, 0xa4 }, 2, O_EG, -1, 0, 'b', T_SHIFT | T_SHD, 0, 0 },
+	{ "shld Ev,Gv,CL", { 0x0f, 0xa5 }, 2, O_EG, -1, 0, 0, T_SHIFT | T_SHD | T_CL, 0, 0 },
+	{ "shrd Ev,Gv,Ib", { 0x0f, 0xac }, 2, O_EG, -1, 0, 'b', T_SHIFT | T_SHD, 0, 0 },
+	{ "shrd Ev,Gv,CL", { 0x0f, 0xad }, 2, O_EG, -1, 0, 0, T_SHIFT | T_SHD | T_CL, 0, 0 },
+};
+
+static const struct tmpl muldiv_tmpls[] = {
+	{ "imul Gv,Ev", { 0x0f, 0xaf }, 2, O_GE, -1, 0, 0, 0, MUL_UNDEF, 0 },
+	{ "imul Gv,Ev,Iz", { 0x69 }, 1, O_GE, -1, 0, 'z', 0, MUL_UNDEF, 0 },
+	{ "imul Gv,Ev,Ib", { 0x6b }, 1, O_GE, -1, 0, 'b', 0, MUL_UNDEF, 0 },
+	{ "mul Eb", { 0xf6 }, 1, O_E, 4, 1, 0, 0, MUL_UNDEF, 0 },
+	{ "imul Eb", { 0xf6 }, 1, O_E, 5, 1, 0, 0, MUL_UNDEF, 0 },
+	{ "div Eb", { 0xf6 }, 1, O_E, 6, 1, 0, T_DIV, DIV_UNDEF, 0 },
+	{ "idiv Eb", { 0xf6 }, 1, O_E, 7, 1, 0, T_DIV, DIV_UNDEF, 0 },
+	{ "mul Ev", { 0xf7 }, 1, O_E, 4, 0, 0, 0, MUL_UNDEF, 0 },
+	{ "imul Ev", { 0xf7 }, 1, O_E, 5, 0, 0, 0, MUL_UNDEF, 0 },
+	{ "div Ev", { 0xf7 }, 1, O_E, 6, 0, 0, T_DIV, DIV_UNDEF, 0 },
+	{ "idiv Ev", { 0xf7 }, 1, O_E, 7, 0, 0, T_DIV, DIV_UNDEF, 0 },
+};
+
+/* MOVD/MOVQ: size 4 is 32 bits or (REX.W) 64; size 8 is MOVQ xmm. */
+static const struct tmpl movd_tmpls[] = {
+	{ "movd Pq,Ey", { 0x0f, 0x6e }, 2, O_GE, -1, 4, 0, 0, 0, 0 },
+	{ "movd Ey,Pq", { 0x0f, 0x7e }, 2, O_EG, -1, 4, 0, 0, 0, 0 },
+	{ "movd Vx,Ey", { 0x0f, 0x6e }, 2, O_GE, -1, 4, 0, 0, 0, 0x66 },
+	{ "movd Ey,Vx", { 0x0f, 0x7e }, 2, O_EG, -1, 4, 0, 0, 0, 0x66 },
+	{ "movq Vx,Wq", { 0x0f, 0x7e }, 2, O_GE, -1, 8, 0, 0, 0, 0xf3 },
+	{ "movq Wq,Vx", { 0x0f, 0xd6 }, 2, O_EG, -1, 8, 0, 0, 0, 0x66 },
+};
+
+#define CC_TMPLS(nm, opc, form, size)						\
+	{ nm "o", { 0x0f, opc + 0 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "no", { 0x0f, opc + 1 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "b", { 0x0f, opc + 2 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ae", { 0x0f, opc + 3 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "e", { 0x0f, opc + 4 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ne", { 0x0f, opc + 5 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "be", { 0x0f, opc + 6 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "a", { 0x0f, opc + 7 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "s", { 0x0f, opc + 8 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ns", { 0x0f, opc + 9 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "p", { 0x0f, opc + 10 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "np", { 0x0f, opc + 11 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "l", { 0x0f, opc + 12 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "ge", { 0x0f, opc + 13 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "le", { 0x0f, opc + 14 }, 2, form, -1, size, 0, 0, 0, 0 },		\
+	{ nm "g", { 0x0f, opc + 15 }, 2, form, -1, size, 0, 0, 0, 0 }
+
+/* SETcc (the ModRM reg field, ignored, random), CMOVcc, CMPXCHG8B/16B. */
+static const struct tmpl cc_tmpls[] = {
+	CC_TMPLS("set", 0x90, O_E, 1),
+	CC_TMPLS("cmov", 0x40, O_GE, 0),
+	{ "cmpxchg8b Mq", { 0x0f, 0xc7 }, 2, O_E, 1, 8, 0, T_CX8 | T_LOCK | T_MEM_ONLY, 0, 0 },
+	{ "cmpxchg16b Mdq", { 0x0f, 0xc7 }, 2, O_E, 1, 16, 0,
+	  T_CX8 | T_LOCK | T_MEM_ONLY | T_ALIGN16, 0, 0 },
+};
+
 static const struct tmpl string_tmpls[] = {
 	{ "movs", { 0xa4 }, 1, O_STR, -1, 1, 0, 0, 0, 0 },
 	{ "movs", { 0xa5 }, 1, O_STR, -1, 0, 0, 0, 0, 0 },
@@ -501,6 +599,7 @@ struct tcase {
 	/* The bytes the instruction must access, [lo, hi); none if lo == hi; unknown if !check_span. */
 	bool check_span;
 	u64 span_lo, span_hi;
+	u64 undef;		/* flags left undefined by this case (besides the template's) */
 };
 
 struct bytes {
@@ -693,11 +792,47 @@ static unsigned int memory_operand_size(const struct tmpl *t, unsigned int size)
 	return size;
 }
 
+/*
+ * A shift count: mostly small (around the operand widths and the 5/6-bit
+ * masks), sometimes any byte. SHLD/SHRD of words: no masked count above 16
+ * (undefined result).
+ */
+static unsigned int pick_count(const struct tmpl *t, unsigned int size)
+{
+	static const unsigned int edges[] = { 0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65 };
+	unsigned int count;
+
+	do {
+		count = chance(40) ? edges[below(ARRAY_SIZE(edges))] :
+			chance(70) ? below(70) : below(256);
+	} while ((t->flags & T_SHD) && size == 2 && (count & 31) > 16);
+	return count;
+}
+
+/* The flags the manuals leave undefined for a shift or rotate by @count (SDM vol. 2B). */
+static u64 shift_undef(const struct tmpl *t, unsigned int size, unsigned int count)
+{
+	unsigned int n = count & (size == 8 ? 63 : 31);
+	u64 undef;
+
+	if (!n)
+		return 0;			/* no flag changes */
+	undef = n != 1 ? OF : 0;		/* OF: single-bit shifts only */
+	if (t->flags & T_SHD)
+		return undef | AF;
+	if (t->ext <= 3)
+		return undef;			/* rotates: only CF and OF change */
+	undef |= AF;
+	if ((t->ext == 4 || t->ext == 5 || t->ext == 6) && n >= 8 * size)
+		undef |= CF;			/* SHL/SHR by the width or more */
+	return undef;
+}
+
 /* An instruction of a ModRM, moffs, accumulator or register-immediate template. */
 static bool gen_general(const struct tmpl *t, struct tcase *c)
 {
 	struct bytes pfx = { 0 }, body = { 0 };
-	unsigned int size = pick_size(t), reg, imm_bytes = 0, avoid = 0, i;
+	unsigned int size = pick_size(t), reg, imm_bytes = 0, avoid = 0, i, count = 0;
 	bool modrm = t->form == O_EG || t->form == O_GE || t->form == O_E;
 	bool a32 = (modrm || t->form == O_MOFFS) && chance(25);
 	bool memop = t->form == O_MOFFS || (modrm && ((t->flags & T_MEM_ONLY) || chance(80)));
@@ -708,9 +843,9 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 		put(&pfx, t->mandatory);
 	if (size == 2)
 		put(&pfx, 0x66);
-	if (size == 8)
+	if ((size == 8 && !(t->flags & T_CX8)) || ((t->flags & T_CX8) && size == 16))
 		rex |= REX_W;
-	if ((size == 8 || size == 1) && t->size != 4 && chance(10))
+	if ((size == 8 || size == 1) && t->size != 4 && !(t->flags & T_CX8) && chance(10))
 		put(&pfx, 0x66);	/* REX.W wins; bytes ignore it */
 	if (size == 1 && chance(10))
 		rex |= REX_W;		/* ignored for bytes */
@@ -726,6 +861,26 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 	reg = t->ext >= 0 ? (unsigned int)t->ext : below(16);
 	if (t->ext < 0 && reg >= 8)
 		rex |= REX_R;
+	if (t->flags & T_SHIFT) {
+		count = (t->flags & T_CL) || t->imm ? pick_count(t, size) : 1;
+		if (t->flags & T_CL) {
+			c->in.gprs[RCX] = (c->in.gprs[RCX] & ~0xffull) | count;
+			avoid |= 1u << RCX;
+		}
+		c->undef = shift_undef(t, size, count);
+	}
+	if (t->flags & (T_DIV | T_CX8))
+		avoid |= 1u << RAX | 1u << RDX;
+	if ((t->flags & T_DIV) && chance(70)) {
+		/* A dividend whose quotient mostly fits: the high half 0 or the low half's sign. */
+		u64 lo = c->in.gprs[RAX], m = size == 8 ? ~0ull : (1ull << (8 * size)) - 1;
+		u64 high = t->ext == 7 && (lo & (1ull << (8 * size - 1))) ? m : 0;
+
+		if (size == 1)
+			c->in.gprs[RAX] = (lo & ~0xff00ull) | (high & 0xff) << 8;
+		else
+			c->in.gprs[RDX] = (c->in.gprs[RDX] & ~m) | high;
+	}
 	if (t->flags & T_BITOFF) {
 		/* A small signed bit offset, with garbage above the operand size. */
 		u64 off = (u64)((long long)below(4096) - 2048);
@@ -737,6 +892,17 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 	}
 	target = pick_target((t->flags & T_ALIGN16) ? 16 : 0);
 	plant(target, size);
+	if ((t->flags & T_CX8) && chance(50)) {
+		/* rDX:rAX as memory holds: the exchange happens (32-bit halves: garbage above). */
+		const u8 *m = data_init + (target - (u64)buf - DATA_OFF);
+		unsigned int half = size / 2;
+		u64 lo = 0, hi = 0;
+
+		memcpy(&lo, m, half);
+		memcpy(&hi, m + half, half);
+		c->in.gprs[RAX] = half == 4 ? (rnd() << 32 | lo) : lo;
+		c->in.gprs[RDX] = half == 4 ? (rnd() << 32 | hi) : hi;
+	}
 	/* What must be accessed: the memory operand, no byte more (MMIO reads have side effects). */
 	c->check_span = !(t->flags & T_BITOFF) || !memop;
 	if (memop) {
@@ -767,7 +933,7 @@ static bool gen_general(const struct tmpl *t, struct tcase *c)
 		imm_bytes = size == 2 ? 2 : 4;
 	else if (t->imm == 'v')
 		imm_bytes = size;
-	put_le(&body, value(), imm_bytes);
+	put_le(&body, (t->flags & T_SHIFT) ? count : value(), imm_bytes);
 	return assemble(c, &pfx, rex, &body, rip_at, target - seg_add);
 }
 
@@ -821,6 +987,7 @@ static bool gen_string(const struct tmpl *t, struct tcase *c)
 
 static u8 random_pool[2 * DATA_SIZE];
 static int mismatches;
+static unsigned int divide_errors;
 
 static void init_case(struct tcase *c, const struct tmpl *t)
 {
@@ -835,6 +1002,8 @@ static void init_case(struct tcase *c, const struct tmpl *t)
 
 		memcpy(&c->in.xmm[0][0] + i, &v, 8);
 	}
+	for (i = 0; i < 8; i++)
+		c->in.mm[i] = value();
 	c->in.rflags = RFLAGS_USER | (rnd() & ARITH) | (chance(10) ? DF : 0);
 	memcpy(data_init, random_pool + below(DATA_SIZE), DATA_SIZE);
 }
@@ -877,13 +1046,17 @@ static void compare(const struct tcase *c, bool mmio, int r)
 			report(c, mmio, "r%u: native %llx emulated %llx", i,
 			       (unsigned long long)native_out.gprs[i],
 			       (unsigned long long)emu_cpu.gprs[i]);
-	flag_diff = (emu_cpu.rflags ^ native_out.rflags) & ~c->t->undef;
+	flag_diff = (emu_cpu.rflags ^ native_out.rflags) & ~(c->t->undef | c->undef);
 	if (flag_diff)
 		report(c, mmio, "rflags: native %llx emulated %llx",
 		       (unsigned long long)native_out.rflags, (unsigned long long)emu_cpu.rflags);
 	for (i = 0; i < 16; i++)
 		if (memcmp(emu_cpu.xmm[i], native_out.xmm[i], 16))
 			report(c, mmio, "xmm%u differs", i);
+	for (i = 0; i < 8; i++)
+		if (emu_cpu.mm[i] != native_out.mm[i])
+			report(c, mmio, "mm%u: native %llx emulated %llx", i,
+			       (unsigned long long)native_out.mm[i], (unsigned long long)emu_cpu.mm[i]);
 	for (i = 0; i < DATA_SIZE; i++)
 		if (buf[DATA_OFF + i] != data_native[i]) {
 			report(c, mmio, "memory at +%#x: native %02x emulated %02x (was %02x)",
@@ -938,6 +1111,19 @@ static void run_family(const struct tmpl *tmpls, unsigned int nr, unsigned int c
 		}
 		build_harness(c.insn, c.len);
 		sig = run_native(&c.in);
+		if (sig == SIGFPE && (t->flags & T_DIV)) {
+			/* #DE: the emulator raises it, with nothing changed. */
+			int r = run_emulator(&c.in, mmio, with_cmpxchg);
+
+			if (r != KVMPP_EMUL_EXCEPTION || emu_ctxt.exception.vector != 0)
+				report(&c, mmio, "native #DE, emulator returned %d (vector %u)", r,
+				       emu_ctxt.exception.vector);
+			else if (memcmp(emu_cpu.gprs, c.in.gprs, sizeof(c.in.gprs)) ||
+				 emu_cpu.rflags != c.in.rflags || emu_cpu.rip != insn_addr)
+				report(&c, mmio, "#DE changed registers");
+			divide_errors++;
+			continue;
+		}
 		if (sig) {
 			report(&c, false, "native execution got signal %d", sig);
 			continue;
@@ -1031,6 +1217,33 @@ static void diff_strings(void **state)
 	run_family(string_tmpls, ARRAY_SIZE(string_tmpls), CASES * 2, 7);
 }
 
+static void diff_shifts_rotates(void **state)
+{
+	(void)state;
+	run_family(shift_tmpls, ARRAY_SIZE(shift_tmpls), CASES * 4, 8);
+}
+
+static void diff_mul_div(void **state)
+{
+	(void)state;
+	divide_errors = 0;
+	run_family(muldiv_tmpls, ARRAY_SIZE(muldiv_tmpls), CASES * 2, 9);
+	/* Both outcomes of DIV/IDIV were tried. */
+	assert_true(divide_errors > 100);
+}
+
+static void diff_setcc_cmov_cmpxchg8b(void **state)
+{
+	(void)state;
+	run_family(cc_tmpls, ARRAY_SIZE(cc_tmpls), CASES * 2, 11);
+}
+
+static void diff_movd_movq(void **state)
+{
+	(void)state;
+	run_family(movd_tmpls, ARRAY_SIZE(movd_tmpls), CASES, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1041,6 +1254,10 @@ int main(void)
 		cmocka_unit_test(diff_bt),
 		cmocka_unit_test(diff_sse),
 		cmocka_unit_test(diff_strings),
+		cmocka_unit_test(diff_shifts_rotates),
+		cmocka_unit_test(diff_mul_div),
+		cmocka_unit_test(diff_movd_movq),
+		cmocka_unit_test(diff_setcc_cmov_cmpxchg8b),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -41,6 +41,7 @@
 #define CR0_TS		(1ull << 3)
 #define CR4_OSFXSR	(1ull << 9)
 
+#define VEC_DE		0	/* divide error */
 #define VEC_UD		6	/* invalid opcode */
 #define VEC_NM		7	/* device not available */
 #define VEC_GP		13	/* general protection */
@@ -66,6 +67,8 @@
 
 #define REG_RAX		0
 #define REG_RCX		1
+#define REG_RDX		2
+#define REG_RBX		3
 #define REG_RSP		4
 #define REG_RBP		5
 #define REG_RSI		6
@@ -114,6 +117,14 @@ enum exec {
 	EX_BT,			/* sub: enum bt */
 	EX_STRING,		/* sub: enum string */
 	EX_SSE_MOV,
+	EX_SHIFT,		/* sub: enum shift; group 2 */
+	EX_SHD,			/* SHLD (sub 0), SHRD (sub 1) */
+	EX_IMUL,		/* IMUL reg, r/m (, imm) */
+	EX_MULDIV,		/* sub: enum muldiv; F6/F7 /4-/7 */
+	EX_MOVD,		/* MOVD/MOVQ between MMX/XMM and r/m: sse says which */
+	EX_SETCC,		/* the condition: opcode bits 3:0 */
+	EX_CMOV,		/* the condition: opcode bits 3:0 */
+	EX_CMPXCHG8B,		/* CMPXCHG16B with REX.W */
 };
 
 /* EX_ALU operations, in the order of opcode bits 5:3 and of ModRM.reg in group 1. */
@@ -123,6 +134,12 @@ enum alu { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP
 enum bt { BT_TEST, BT_SET, BT_RESET, BT_COMPLEMENT };
 
 enum string { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS };
+
+/* EX_SHIFT operations, in the order of ModRM.reg in group 2 (/6 is SAL, an alias of SHL). */
+enum shift { SH_ROL, SH_ROR, SH_RCL, SH_RCR, SH_SHL, SH_SHR, SH_SAL, SH_SAR };
+
+/* EX_MULDIV operations, in the order of ModRM.reg 4-7 in group 3. */
+enum muldiv { MD_MUL, MD_IMUL, MD_DIV, MD_IDIV };
 
 /*
  * Operand forms, as bits: where the destination and the source are. RM is
@@ -151,6 +168,8 @@ enum string { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS };
 #define F_OA	(F_MOFFS | F_ACC | F_DST_RM | F_SRC_REG) /* moffs, accumulator */
 #define F_XE	(F_XMM | F_GE)				/* xmm, xmm/m128 */
 #define F_EX	(F_XMM | F_EG)				/* xmm/m128, xmm */
+#define F_GEI	(F_GE | F_SRC_IMM)			/* reg, r/m, imm (IMUL) */
+#define F_EGI	(F_EG | F_SRC_IMM)			/* r/m, reg, imm (SHLD, SHRD) */
 
 /* Opcode flags. */
 #define D_BYTE		0x01	/* byte operands */
@@ -159,6 +178,8 @@ enum string { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS };
 #define D_ONLY64	0x08	/* another instruction outside 64-bit mode */
 #define D_MEM_ONLY	0x10	/* a register r/m is invalid */
 #define D_NO_PREFIX	0x20	/* invalid with 66, F2 or F3 */
+#define D_COUNT_1	0x40	/* shifts: the count is 1 */
+#define D_COUNT_CL	0x80	/* shifts: the count is CL */
 
 /* Immediates. */
 enum imm {
@@ -170,7 +191,7 @@ enum imm {
 };
 
 /* Group opcodes: ModRM.reg picks the instruction. */
-enum group { GRP_NONE, GRP_1, GRP_3, GRP_4_5, GRP_8, GRP_11, NR_GROUPS };
+enum group { GRP_NONE, GRP_1, GRP_2, GRP_3, GRP_4_5, GRP_8, GRP_9, GRP_11, NR_GROUPS };
 
 /*
  * SSE moves: per mandatory prefix (none, 66, F3, F2), whether the form
@@ -182,6 +203,10 @@ enum group { GRP_NONE, GRP_1, GRP_3, GRP_4_5, GRP_8, GRP_11, NR_GROUPS };
 #define SSE_MMX		3	/* the MMX form: MMn registers, 8 bytes */
 #define SSE(np, p66, pf3, pf2)	((np) | (p66) << 2 | (pf3) << 4 | (pf2) << 6)
 #define SSE_PICK(sse, idx)	(((sse) >> (2 * (idx))) & 3)
+/* EX_MOVD forms, per mandatory prefix as above. */
+#define MOVD_MMX	1	/* MOVD/MOVQ mm, r/m32/64 (and back) */
+#define MOVD_XMM	2	/* MOVD/MOVQ xmm, r/m32/64 (and back): the rest of xmm zeroed */
+#define MOVQ_XMM	3	/* MOVQ xmm, xmm/m64 (and back): the upper half zeroed */
 
 struct op_desc {
 	u8 exec;
@@ -196,6 +221,7 @@ struct op_desc {
 #define OP(ex, sb, fm, fl, im)	{ .exec = (ex), .sub = (sb), .form = (fm), .flags = (fl), .imm = (im) }
 #define GROUP(g, fl, im)	{ .group = (g), .flags = (fl), .imm = (im) }
 #define SSE_OP(fm, sse_)	{ .exec = EX_SSE_MOV, .form = (fm), .sse = (sse_) }
+#define MOVD_OP(sse_)	{ .exec = EX_MOVD, .form = F_MODRM, .sse = (sse_) }
 #define SSE_NT(sse_)	{ .exec = EX_SSE_MOV, .form = F_EX, .flags = D_MEM_ONLY, .sse = (sse_) }
 
 #define ALU_LOCK(op)	((op) == ALU_CMP ? 0 : D_LOCK)
@@ -222,6 +248,8 @@ static const struct op_desc one_byte[256] = {
 	ALU_ROW(0x30, ALU_XOR),
 	ALU_ROW(0x38, ALU_CMP),
 	[0x63] = OP(EX_MOVSX, 4, F_GE, D_ONLY64, IMM_NONE),	/* MOVSXD (ARPL outside 64-bit mode) */
+	[0x69] = OP(EX_IMUL, 0, F_GEI, 0, IMM_Z),
+	[0x6b] = OP(EX_IMUL, 0, F_GEI, 0, IMM_BS),
 	[0x80] = GROUP(GRP_1, D_BYTE, IMM_B),
 	[0x81] = GROUP(GRP_1, 0, IMM_Z),
 	[0x82] = GROUP(GRP_1, D_BYTE | D_NO64, IMM_B),
@@ -252,6 +280,12 @@ static const struct op_desc one_byte[256] = {
 	[0xaf] = OP(EX_STRING, STR_SCAS, F_STRING, 0, IMM_NONE),
 	RANGE8(0xb0, OP(EX_MOV, 0, F_RI, D_BYTE, IMM_B)),
 	RANGE8(0xb8, OP(EX_MOV, 0, F_RI, 0, IMM_V)),
+	[0xc0] = GROUP(GRP_2, D_BYTE, IMM_B),
+	[0xc1] = GROUP(GRP_2, 0, IMM_B),
+	[0xd0] = GROUP(GRP_2, D_BYTE | D_COUNT_1, IMM_NONE),
+	[0xd1] = GROUP(GRP_2, D_COUNT_1, IMM_NONE),
+	[0xd2] = GROUP(GRP_2, D_BYTE | D_COUNT_CL, IMM_NONE),
+	[0xd3] = GROUP(GRP_2, D_COUNT_CL, IMM_NONE),
 	[0xc6] = GROUP(GRP_11, D_BYTE, IMM_B),
 	[0xc7] = GROUP(GRP_11, 0, IMM_Z),
 	[0xf6] = GROUP(GRP_3, D_BYTE, IMM_B),
@@ -269,6 +303,20 @@ static const struct op_desc two_byte[256] = {
 	[0x2b] = SSE_NT(SSE(SSE_A, SSE_A, SSE_NO, SSE_NO)),		/* MOVNTPS, MOVNTPD */
 	[0x6f] = SSE_OP(F_XE, SSE(SSE_MMX, SSE_A, SSE_U, SSE_NO)),	/* MOVQ mm, MOVDQA, MOVDQU */
 	[0x7f] = SSE_OP(F_EX, SSE(SSE_MMX, SSE_A, SSE_U, SSE_NO)),
+	/* MOVD/MOVQ: 6E loads, 7E stores (F3 7E loads), D6 stores. */
+	[0x6e] = MOVD_OP(SSE(MOVD_MMX, MOVD_XMM, SSE_NO, SSE_NO)),
+	[0x7e] = MOVD_OP(SSE(MOVD_MMX, MOVD_XMM, MOVQ_XMM, SSE_NO)),
+	[0xd6] = MOVD_OP(SSE(SSE_NO, MOVQ_XMM, SSE_NO, SSE_NO)),
+	[0xa4] = OP(EX_SHD, 0, F_EGI, 0, IMM_B),			/* SHLD */
+	[0xa5] = OP(EX_SHD, 0, F_EG, D_COUNT_CL, IMM_NONE),
+	[0xac] = OP(EX_SHD, 1, F_EGI, 0, IMM_B),			/* SHRD */
+	[0xad] = OP(EX_SHD, 1, F_EG, D_COUNT_CL, IMM_NONE),
+	[0xaf] = OP(EX_IMUL, 0, F_GE, 0, IMM_NONE),
+	RANGE8(0x40, OP(EX_CMOV, 0, F_GE, 0, IMM_NONE)),
+	RANGE8(0x48, OP(EX_CMOV, 0, F_GE, 0, IMM_NONE)),
+	RANGE8(0x90, OP(EX_SETCC, 0, F_E, D_BYTE, IMM_NONE)),
+	RANGE8(0x98, OP(EX_SETCC, 0, F_E, D_BYTE, IMM_NONE)),
+	[0xc7] = GROUP(GRP_9, D_MEM_ONLY, IMM_NONE),
 	[0xe7] = SSE_NT(SSE(SSE_NO, SSE_A, SSE_NO, SSE_NO)),		/* MOVNTDQ */
 	[0xb0] = OP(EX_CMPXCHG, 0, F_EG, D_BYTE | D_LOCK, IMM_NONE),
 	[0xb1] = OP(EX_CMPXCHG, 0, F_EG, D_LOCK, IMM_NONE),
@@ -297,10 +345,20 @@ static const struct op_desc groups[NR_GROUPS][8] = {
 		OP(EX_ALU, ALU_AND, F_EI, D_LOCK, 0), OP(EX_ALU, ALU_SUB, F_EI, D_LOCK, 0),
 		OP(EX_ALU, ALU_XOR, F_EI, D_LOCK, 0), OP(EX_ALU, ALU_CMP, F_EI, 0, 0),
 	},
+	[GRP_2] = {
+		OP(EX_SHIFT, SH_ROL, F_EI, 0, 0), OP(EX_SHIFT, SH_ROR, F_EI, 0, 0),
+		OP(EX_SHIFT, SH_RCL, F_EI, 0, 0), OP(EX_SHIFT, SH_RCR, F_EI, 0, 0),
+		OP(EX_SHIFT, SH_SHL, F_EI, 0, 0), OP(EX_SHIFT, SH_SHR, F_EI, 0, 0),
+		OP(EX_SHIFT, SH_SAL, F_EI, 0, 0), OP(EX_SHIFT, SH_SAR, F_EI, 0, 0),
+	},
 	[GRP_3] = {
 		[0] = OP(EX_TEST, 0, F_EI, 0, 0),
 		[2] = OP(EX_NOT, 0, F_E, D_LOCK, 0),
 		[3] = OP(EX_NEG, 0, F_E, D_LOCK, 0),
+		[4] = OP(EX_MULDIV, MD_MUL, F_E, 0, 0),
+		[5] = OP(EX_MULDIV, MD_IMUL, F_E, 0, 0),
+		[6] = OP(EX_MULDIV, MD_DIV, F_E, 0, 0),
+		[7] = OP(EX_MULDIV, MD_IDIV, F_E, 0, 0),
 	},
 	[GRP_4_5] = {
 		[0] = OP(EX_INC, 0, F_E, D_LOCK, 0),
@@ -311,6 +369,9 @@ static const struct op_desc groups[NR_GROUPS][8] = {
 		[5] = OP(EX_BT, BT_SET, F_EI, D_LOCK, 0),
 		[6] = OP(EX_BT, BT_RESET, F_EI, D_LOCK, 0),
 		[7] = OP(EX_BT, BT_COMPLEMENT, F_EI, D_LOCK, 0),
+	},
+	[GRP_9] = {
+		[1] = OP(EX_CMPXCHG8B, 0, F_E, D_LOCK, 0),
 	},
 	[GRP_11] = {
 		[0] = OP(EX_MOV, 0, F_EI, 0, 0),
@@ -714,7 +775,7 @@ static int check_insn(struct emul *e)
 		return raise_exception(e, VEC_UD, false);
 	if ((in->flags & D_MEM_ONLY) && !in->mem)
 		return raise_exception(e, VEC_UD, false);
-	if (in->exec == EX_SSE_MOV) {
+	if (in->exec == EX_SSE_MOV || in->exec == EX_MOVD) {
 		if ((cpu->cr0 & CR0_EM) || (!in->mmx && !(cpu->cr4 & CR4_OSFXSR)))
 			return raise_exception(e, VEC_UD, false);
 		if (cpu->cr0 & CR0_TS)
@@ -844,6 +905,20 @@ opcode:
 			in->reg &= 7;
 			if (!in->mem)
 				in->rm &= 7;
+			break;
+		case SSE_NO:
+			return KVMPP_EMUL_UNHANDLEABLE;
+		}
+	}
+	if (in->exec == EX_MOVD) {
+		sse_idx = in->rep == PFX_REP ? 2 : in->rep == PFX_REPNE ? 3 : opsize ? 1 : 0;
+		in->sub = SSE_PICK(desc->sse, sse_idx);
+		/* 32 bits, 64 with REX.W; MOVQ xmm is always 64 (66 is a mandatory prefix here). */
+		in->op_size = in->sub == MOVQ_XMM || (in->rex & REX_W) ? 8 : 4;
+		switch (in->sub) {
+		case MOVD_MMX:
+			in->mmx = true;
+			in->reg &= 7;	/* MM0-7: REX.R does not extend them */
 			break;
 		case SSE_NO:
 			return KVMPP_EMUL_UNHANDLEABLE;
@@ -1247,15 +1322,21 @@ static int exec_mmx(struct emul *e)
 	return write_mem(e, mem_linear(e), buf, 8);
 }
 
+/* Before an instruction reads cpu->xmm or cpu->mm: have the caller fill them. */
+static void need_fpu(struct emul *e)
+{
+	if (!e->cpu->fpu_valid && e->ops->load_fpu) {
+		e->ops->load_fpu(e->ops->ctx, e->cpu);
+		e->cpu->fpu_valid = true;
+	}
+}
+
 static int exec_sse(struct emul *e)
 {
 	const struct kvmpp_emul_insn *in = e->in;
 	u64 la = mem_linear(e);
 
-	if (!e->cpu->fpu_valid && e->ops->load_fpu) {
-		e->ops->load_fpu(e->ops->ctx, e->cpu);
-		e->cpu->fpu_valid = true;
-	}
+	need_fpu(e);
 	if (in->mmx)
 		return exec_mmx(e);
 	if (in->mem && in->aligned && (la & (SSE_SIZE - 1)))
@@ -1272,6 +1353,448 @@ static int exec_sse(struct emul *e)
 	e->xmm_dst = in->rm;
 	__builtin_memcpy(e->xmm, e->cpu->xmm[in->reg], SSE_SIZE);
 	return 0;
+}
+
+/*
+ * MOVD/MOVQ between an MMX or XMM register and a general register or
+ * memory (0F 6E/7E, 66 0F 6E/7E, REX.W for 64 bits), and MOVQ between an
+ * XMM register and an XMM register or memory (F3 0F 7E loads, 66 0F D6
+ * stores). An XMM destination has the bits above the operand zeroed, an
+ * MMX one above 32 bits for MOVD.
+ */
+static int exec_movd(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size;
+	bool load = in->opcode == (OPC_TWO_BYTE << 8 | 0x6e) ||
+		    (in->opcode == (OPC_TWO_BYTE << 8 | 0x7e) && in->sub == MOVQ_XMM);
+	u8 buf[8];
+	u64 v;
+	int r;
+
+	need_fpu(e);
+	if (load) {
+		if (in->mem) {
+			r = read_mem(e, mem_linear(e), buf, size);
+			if (r)
+				return r;
+			v = load_le(buf, size);
+		} else if (in->sub == MOVQ_XMM) {
+			v = load_le(e->cpu->xmm[in->rm], 8);
+		} else {
+			v = get_reg(e, in->rm, size);
+		}
+		if (in->mmx) {
+			e->mm_dst = in->reg;
+			e->mm = v;
+		} else {
+			e->xmm_dst = in->reg;
+			__builtin_memset(e->xmm, 0, SSE_SIZE);
+			store_le(e->xmm, v, 8);
+		}
+		return 0;
+	}
+	v = in->mmx ? e->cpu->mm[in->reg] : load_le(e->cpu->xmm[in->reg], 8);
+	v &= size_mask(size);
+	if (in->mem) {
+		store_le(buf, v, size);
+		return write_mem(e, mem_linear(e), buf, size);
+	}
+	if (in->sub == MOVQ_XMM) {
+		e->xmm_dst = in->rm;
+		__builtin_memset(e->xmm, 0, SSE_SIZE);
+		store_le(e->xmm, v, 8);
+		return 0;
+	}
+	set_reg(e, in->rm, size, v);
+	return 0;
+}
+
+/* The count of a shift: CL, 1 or the immediate, masked to 5 bits (6 with 64-bit operands). */
+static unsigned int shift_count(const struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	u64 count = (in->flags & D_COUNT_CL) ? e->gprs[REG_RCX] :
+		    (in->flags & D_COUNT_1) ? 1 : in->imm;
+
+	return count & (in->op_size == 8 ? 63 : 31);
+}
+
+/*
+ * Group 2: ROL ROR RCL RCR SHL/SAL SHR SAR, one bit at a time as the SDM's
+ * pseudocode (vol. 2B, "RCL/RCR/ROL/ROR", "SAL/SAR/SHL/SHR"). A masked
+ * count of 0 changes no flag, and the destination is written back
+ * unchanged (KVM executes the instruction and writes its destination
+ * operand back whatever the count: an MMIO write exit). Where the manuals
+ * leave a flag undefined: OF for counts above 1 is what the one-bit rule
+ * gives for the last step; AF is cleared; SHL/SHR counts beyond the
+ * operand size shift zeros (CF the last bit out, 0 past the width).
+ */
+static int exec_shift(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size, bits = 8 * size, count = shift_count(e), i, n;
+	u64 m = size_mask(size), msb = sign_bit(size), dst, res, out, cf, of;
+	int r;
+
+	r = read_rm(e, size, &dst);
+	if (r)
+		return r;
+	if (!count)
+		return write_rm(e, size, dst, dst);
+	cf = (e->rflags & EFL_CF) ? 1 : 0;
+	res = dst;
+	switch (in->sub) {
+	case SH_ROL:
+	case SH_ROR:
+		n = count % bits;
+		if (n && in->sub == SH_ROL)
+			res = (dst << n | dst >> (bits - n)) & m;
+		else if (n)
+			res = (dst >> n | dst << (bits - n)) & m;
+		/* CF is the bit rotated last, even when the count is a multiple of the width. */
+		cf = in->sub == SH_ROL ? res & 1 : !!(res & msb);
+		break;
+	case SH_RCL:
+	case SH_RCR:
+		/* Through CF: 9 and 17 bits wide for bytes and words. */
+		n = size == 1 ? count % 9 : size == 2 ? count % 17 : count;
+		if (!n)
+			return write_rm(e, size, dst, dst);
+		for (i = 0; i < n; i++) {
+			if (in->sub == SH_RCL) {
+				out = !!(res & msb);
+				res = (res << 1 | cf) & m;
+			} else {
+				out = res & 1;
+				res = res >> 1 | (cf ? msb : 0);
+			}
+			cf = out;
+		}
+		break;
+	default:
+		for (i = 0; i < count; i++) {
+			if (in->sub == SH_SHR || in->sub == SH_SAR) {
+				cf = res & 1;
+				res = res >> 1 | (in->sub == SH_SAR ? res & msb : 0);
+			} else {
+				cf = !!(res & msb);
+				res = (res << 1) & m;
+			}
+		}
+		break;
+	}
+
+	switch (in->sub) {
+	case SH_ROR:
+	case SH_RCR:
+		/* One step: the two top bits of the result differ. */
+		of = !!(res & msb) ^ !!(res & (msb >> 1));
+		break;
+	case SH_SHR:
+		/* One step: the top bit of its input (0 after more than one). */
+		of = count == 1 && (dst & msb);
+		break;
+	case SH_SAR:
+		of = 0;
+		break;
+	default:
+		/* ROL RCL SHL: the top bit of the result differs from CF. */
+		of = !!(res & msb) ^ cf;
+		break;
+	}
+	if (in->sub <= SH_RCR)
+		set_flags(e, EFL_CF | EFL_OF, (cf ? EFL_CF : 0) | (of ? EFL_OF : 0));
+	else
+		set_flags(e, EFL_ARITH, result_flags(res, size) | (cf ? EFL_CF : 0) |
+			  (of ? EFL_OF : 0));
+	return write_rm(e, size, dst, res);
+}
+
+/*
+ * @dst shifted by 0 <= @count < 32 (64), with the bits of @src coming in:
+ * SHLD (@left) or SHRD. With 16-bit operands a count above 16 shifts the
+ * 48 bits dst:src:dst (one model of what CPUs do; the manuals leave the
+ * result undefined).
+ */
+static u64 double_shift(u64 dst, u64 src, unsigned int count, unsigned int size, bool left)
+{
+	unsigned int bits = 8 * size;
+	u64 wide;
+
+	if (!count)
+		return dst;
+	if (size == 2) {
+		wide = dst << 32 | src << 16 | dst;
+		return (left ? wide >> (32 - count) : wide >> count) & 0xffff;
+	}
+	if (left)
+		return (dst << count | src >> (bits - count)) & size_mask(size);
+	return (dst >> count | src << (bits - count)) & size_mask(size);
+}
+
+/*
+ * SHLD, SHRD (SDM vol. 2B): count 0 as group 2. CF is the last bit shifted
+ * out; OF (defined for a count of 1: the sign changed) is, for larger
+ * counts, whether the last one-bit step changed the top bit; AF cleared.
+ */
+static int exec_shd(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size, count = shift_count(e);
+	bool left = in->sub == 0;
+	u64 msb = sign_bit(size), dst, src, prev, res, f;
+	int r;
+
+	r = read_rm(e, size, &dst);
+	if (r)
+		return r;
+	if (!count)
+		return write_rm(e, size, dst, dst);
+	src = get_reg(e, in->reg, size);
+	prev = double_shift(dst, src, count - 1, size, left);
+	res = double_shift(dst, src, count, size, left);
+	f = result_flags(res, size);
+	if (left ? prev & msb : prev & 1)
+		f |= EFL_CF;
+	if ((prev ^ res) & msb)
+		f |= EFL_OF;
+	set_flags(e, EFL_ARITH, f);
+	return write_rm(e, size, dst, res);
+}
+
+/*
+ * IMUL reg, r/m (, imm): the product truncated to the operand size; CF and
+ * OF set when that lost significant bits. SF ZF PF (undefined) follow the
+ * truncated product, AF (undefined) is cleared.
+ */
+static int exec_imul(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size;
+	long long prod;
+	u64 src, other;
+	bool lost;
+	int r;
+
+	r = read_rm(e, size, &src);
+	if (r)
+		return r;
+	other = (in->form & F_SRC_IMM) ? in->imm : get_reg(e, in->reg, size);
+	lost = __builtin_mul_overflow((long long)sign_extend(src, size),
+				      (long long)sign_extend(other, size), &prod);
+	if (sign_extend((u64)prod, size) != (u64)prod)
+		lost = true;
+	set_flags(e, EFL_ARITH, result_flags((u64)prod, size) | (lost ? EFL_CF | EFL_OF : 0));
+	set_reg(e, in->reg, size, (u64)prod);
+	return 0;
+}
+
+/* @a * @b, unsigned, 128 bits: the low half, the high half in *@hi. */
+static u64 mul_wide(u64 a, u64 b, u64 *hi)
+{
+	u64 al = (u32)a, ah = a >> 32, bl = (u32)b, bh = b >> 32;
+	u64 ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	u64 mid = (ll >> 32) + (u32)lh + (u32)hl;
+
+	*hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+	return mid << 32 | (u32)ll;
+}
+
+/* @hi:@lo / @d, unsigned, for @hi < @d (the quotient fits in 64 bits): restoring division. */
+static u64 div_wide(u64 hi, u64 lo, u64 d, u64 *rem)
+{
+	unsigned int i;
+	bool carry;
+
+	for (i = 0; i < 64; i++) {
+		carry = hi >> 63;
+		hi = hi << 1 | lo >> 63;
+		lo <<= 1;
+		if (carry || hi >= d) {
+			hi -= d;
+			lo |= 1;
+		}
+	}
+	*rem = hi;
+	return lo;
+}
+
+/*
+ * MUL, IMUL, DIV, IDIV r/m (F6/F7 /4-/7) on rDX:rAX (AH:AL for bytes, as
+ * AX). MUL/IMUL: CF = OF = the upper half is significant; SF ZF PF
+ * (undefined) follow the lower half, AF (undefined) is cleared. DIV/IDIV:
+ * #DE for a zero divisor or a quotient that does not fit; the flags (all
+ * undefined) are left alone.
+ */
+static int exec_muldiv(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size, bits = 8 * size;
+	u64 m = size_mask(size), msb = sign_bit(size), src, lo, hi, q, rem, n, d;
+	bool neg_n, neg_d, lost;
+	int r;
+
+	r = read_rm(e, size, &src);
+	if (r)
+		return r;
+	lo = get_reg(e, REG_RAX, size);
+	hi = size == 1 ? get_reg(e, REG_RAX, 2) >> 8 : get_reg(e, REG_RDX, size);
+
+	switch (in->sub) {
+	case MD_MUL:
+	case MD_IMUL:
+		lo = mul_wide(lo, src, &hi);
+		if (in->sub == MD_IMUL && size == 8) {
+			/* The signed product from the unsigned one. */
+			hi -= (get_reg(e, REG_RAX, 8) & msb ? src : 0) +
+			      (src & msb ? get_reg(e, REG_RAX, 8) : 0);
+		} else if (in->sub == MD_IMUL) {
+			lo = (u64)((long long)sign_extend(get_reg(e, REG_RAX, size), size) *
+				   (long long)sign_extend(src, size));
+		}
+		if (size < 8)
+			hi = (in->sub == MD_IMUL ? (u64)((long long)lo >> bits) : lo >> bits) & m;
+		lo &= m;
+		lost = in->sub == MD_MUL ? hi != 0 : hi != ((lo & msb) ? m : 0);
+		set_flags(e, EFL_ARITH, result_flags(lo, size) | (lost ? EFL_CF | EFL_OF : 0));
+		q = lo;
+		rem = hi;
+		break;
+	default:
+		if (!src)
+			return raise_exception(e, VEC_DE, false);
+		neg_n = in->sub == MD_IDIV && (hi & msb);
+		neg_d = in->sub == MD_IDIV && (src & msb);
+		d = neg_d ? -sign_extend(src, size) : src;
+		if (size == 8) {
+			if (neg_n) {	/* the magnitude of the 128-bit dividend */
+				hi = ~hi + !lo;
+				lo = -lo;
+			}
+			if (hi >= d)
+				return raise_exception(e, VEC_DE, false);
+			q = div_wide(hi, lo, d, &rem);
+		} else {
+			n = hi << bits | lo;
+			if (neg_n)
+				n = -sign_extend(n, 2 * size);
+			q = n / d;
+			rem = n % d;
+		}
+		if (in->sub == MD_DIV ? q > m : q > (neg_n != neg_d ? msb : msb - 1))
+			return raise_exception(e, VEC_DE, false);
+		q = (neg_n != neg_d ? -q : q) & m;
+		rem = (neg_n ? -rem : rem) & m;
+		break;
+	}
+	if (size == 1) {
+		set_reg(e, REG_RAX, 2, rem << 8 | q);
+	} else {
+		set_reg(e, REG_RAX, size, q);
+		set_reg(e, REG_RDX, size, rem);
+	}
+	return 0;
+}
+
+/* Condition @cc (the low nibble of Jcc, SETcc, CMOVcc: SDM vol. 1, table B-1) in @rflags. */
+static bool condition(u64 rflags, unsigned int cc)
+{
+	bool sign_ne_of = !(rflags & EFL_SF) != !(rflags & EFL_OF), res;
+
+	switch (cc >> 1) {
+	case 0:
+		res = rflags & EFL_OF;			/* O */
+		break;
+	case 1:
+		res = rflags & EFL_CF;			/* B */
+		break;
+	case 2:
+		res = rflags & EFL_ZF;			/* E */
+		break;
+	case 3:
+		res = rflags & (EFL_CF | EFL_ZF);	/* BE */
+		break;
+	case 4:
+		res = rflags & EFL_SF;			/* S */
+		break;
+	case 5:
+		res = rflags & EFL_PF;			/* P */
+		break;
+	case 6:
+		res = sign_ne_of;			/* L */
+		break;
+	default:
+		res = sign_ne_of || (rflags & EFL_ZF);	/* LE */
+		break;
+	}
+	return (cc & 1) ? !res : res;			/* odd: the negation */
+}
+
+/* SETcc r/m8: a write of 0 or 1 (nothing read; the ModRM reg field is ignored). */
+static int exec_setcc(struct emul *e)
+{
+	return write_rm(e, 1, 0, condition(e->rflags, e->in->opcode & 0xf));
+}
+
+/*
+ * CMOVcc reg, r/m: the source is read whatever the condition; a 32-bit
+ * destination is written (zero-extended) even when the condition is false.
+ */
+static int exec_cmov(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int size = in->op_size;
+	u64 src;
+	int r;
+
+	r = read_rm(e, size, &src);
+	if (r)
+		return r;
+	if (condition(e->rflags, in->opcode & 0xf))
+		set_reg(e, in->reg, size, src);
+	else if (size == 4)
+		set_reg(e, in->reg, size, get_reg(e, in->reg, size));
+	return 0;
+}
+
+/*
+ * CMPXCHG8B m64 / CMPXCHG16B m128 (REX.W): compare rDX:rAX with the
+ * operand; equal: ZF = 1 and the operand gets rCX:rBX; not equal: ZF = 0,
+ * rDX:rAX get the operand, which is written back unchanged (the SDM: "the
+ * destination operand receives a write cycle without regard to the result
+ * of the comparison"). CMPXCHG16B needs 16-byte alignment (#GP(0)); its
+ * write is two 8-byte ones, not atomic on RAM.
+ */
+static int exec_cmpxchg8b(struct emul *e)
+{
+	const struct kvmpp_emul_insn *in = e->in;
+	unsigned int half = (in->rex & REX_W) ? 8 : 4, size = 2 * half;
+	u64 la = mem_linear(e), lo, hi;
+	u8 old[SSE_SIZE], new[SSE_SIZE];
+	bool equal;
+	int r;
+
+	if (size == SSE_SIZE && (la & (SSE_SIZE - 1)))
+		return raise_exception(e, VEC_GP, true);
+	r = read_mem(e, la, old, size);
+	if (r)
+		return r;
+	lo = load_le(old, half);
+	hi = load_le(old + half, half);
+	equal = lo == get_reg(e, REG_RAX, half) && hi == get_reg(e, REG_RDX, half);
+	set_flags(e, EFL_ZF, equal ? EFL_ZF : 0);
+	if (equal) {
+		store_le(new, get_reg(e, REG_RBX, half), half);
+		store_le(new + half, get_reg(e, REG_RCX, half), half);
+	} else {
+		__builtin_memcpy(new, old, size);
+		set_reg(e, REG_RAX, half, lo);
+		set_reg(e, REG_RDX, half, hi);
+	}
+	if (in->lock && size <= KVMPP_EMUL_MAX_ACCESS)
+		return write_locked(e, la, old, new, size);
+	return write_mem(e, la, new, size);
 }
 
 /* Advance a string pointer register by one element, as wide as the address size. */
@@ -1448,6 +1971,30 @@ static int run(struct emul *e)
 			break;
 		case EX_SSE_MOV:
 			r = exec_sse(e);
+			break;
+		case EX_MOVD:
+			r = exec_movd(e);
+			break;
+		case EX_SHIFT:
+			r = exec_shift(e);
+			break;
+		case EX_SHD:
+			r = exec_shd(e);
+			break;
+		case EX_IMUL:
+			r = exec_imul(e);
+			break;
+		case EX_MULDIV:
+			r = exec_muldiv(e);
+			break;
+		case EX_SETCC:
+			r = exec_setcc(e);
+			break;
+		case EX_CMOV:
+			r = exec_cmov(e);
+			break;
+		case EX_CMPXCHG8B:
+			r = exec_cmpxchg8b(e);
 			break;
 		default:
 			r = exec_generic(e);

@@ -21,10 +21,27 @@
  *   outside the operand in memory) and 0F BA /4-/7 (immediate);
  * - MOVNTI 0F C3, MOVNTPS/MOVNTPD 0F 2B, MOVNTDQ 66 0F E7 (memory
  *   destination only);
+ * - ROL ROR RCL RCR SHL/SAL SHR SAR: C0/C1 (imm8), D0/D1 (1), D2/D3 (CL),
+ *   /6 as SHL; SHLD/SHRD 0F A4/A5/AC/AD. The count is masked to 5 bits (6
+ *   with 64-bit operands); a masked count of 0 changes no flag, but the
+ *   destination is still written back, unchanged (as KVM does: an MMIO
+ *   write exit);
+ * - IMUL 0F AF, 69, 6B; MUL IMUL DIV IDIV F6/F7 /4-/7 (#DE for a zero
+ *   divisor or a quotient that does not fit, after the operand was read);
+ * - SETcc 0F 90-9F (a write, nothing read); CMOVcc 0F 40-4F (the source is
+ *   read whatever the condition; a 32-bit destination is zero-extended
+ *   even when it is false);
+ * - CMPXCHG8B 0F C7 /1, CMPXCHG16B with REX.W (16-byte alignment, else
+ *   #GP(0)): the operand is written back unchanged when the comparison
+ *   fails; CMPXCHG16B's write is two 8-byte ones, not atomic on RAM;
  * - MOVS STOS LODS CMPS SCAS (A4-A7, AA-AF) with REP, REPE, REPNE and the
  *   direction flag; F2 in front of MOVS, STOS and LODS repeats as F3 does;
  * - 16-byte SSE moves: MOVUPS/MOVUPD 0F 10/11, MOVAPS/MOVAPD 0F 28/29,
- *   MOVDQA 66 0F 6F/7F, MOVDQU F3 0F 6F/7F; the MMX move MOVQ 0F 6F/7F.
+ *   MOVDQA 66 0F 6F/7F, MOVDQU F3 0F 6F/7F; the MMX move MOVQ 0F 6F/7F;
+ * - MOVD/MOVQ (REX.W) between MMX or XMM registers and a general register
+ *   or memory: 0F 6E/7E, 66 0F 6E/7E; MOVQ xmm, xmm/m64 F3 0F 7E and
+ *   MOVQ xmm/m64, xmm 66 0F D6 (an XMM destination is zeroed above the
+ *   operand). Linux 6.1's emulator has neither these nor CMPXCHG16B.
  * Prefixes: 66, 67, segment overrides 26 2E 36 3E 64 65 (only FS and GS
  * bases count in 64-bit mode), REX (64-bit mode; the last one, directly in
  * front of the opcode), LOCK (F0: #UD unless the instruction is lockable and
@@ -32,17 +49,33 @@
  * RIP-relative in 64-bit mode, the 16-bit forms ([BX+SI] ... [BX]).
  *
  * Flags: CF PF AF ZF SF OF exactly as the manuals define them. Where the
- * manuals leave a flag undefined, the emulator picks: AND/OR/XOR/TEST clear
- * AF; BT* leave OF SF AF PF as they were. When an instruction completes,
+ * manuals leave a flag undefined, the emulator picks as below (CPUs and
+ * emulators differ: the AMD host of the differential test sets AF after
+ * shifts and computes MUL's SF ZF PF and multi-bit RCL/RCR's OF otherwise;
+ * the tests compare only defined flags):
+ * - AND/OR/XOR/TEST clear AF; BT* leave OF SF AF PF as they were;
+ * - shifts, rotates, SHLD/SHRD by more than 1: OF is what the one-bit rule
+ *   gives for the last one-bit step (SHL ROL RCL: top bit of the result
+ *   XOR CF; ROR RCR: the two top bits of the result differ; SHR: 0; SAR:
+ *   0; SHLD/SHRD: the last step changed the top bit); shifts clear AF;
+ *   SHL/SHR by the operand width or more shift zeros (CF 0 past the width);
+ *   SHLD/SHRD of words by 17-31 (result undefined too) shift the 48 bits
+ *   dst:src:dst (the tests do not compare it); RCL/RCR by a multiple of
+ *   9 (bytes) or 17 (words) change nothing, OF included;
+ * - MUL/IMUL: SF ZF PF from the (low half of the) result, AF cleared;
+ * - DIV/IDIV leave every flag alone.
+ * When an instruction completes,
  * RFLAGS.RF is cleared (Intel SDM vol. 3A, 18.3.1.1); TF single-stepping is
  * the caller's (RIP advanced past the instruction: deliver #DB).
  *
  * Exceptions the emulator raises itself (KVMPP_EMUL_EXCEPTION): #GP(0) for
  * an instruction longer than 15 bytes (SDM vol. 2A, 2.3.11; vol. 3A, 6.15
- * "Interrupt 13"; no 16th byte is fetched), #UD for a misplaced LOCK, #UD
+ * "Interrupt 13"; no 16th byte is fetched), #DE for DIV/IDIV, #UD for a
+ * misplaced LOCK, #UD
  * for SSE moves when CR0.EM=1 or CR4.OSFXSR=0 (MMX: CR0.EM=1) and #NM when
  * CR0.TS=1, #GP(0)
- * for a misaligned MOVAPS/MOVAPD/MOVDQA, #UD for MOVNTI to a register.
+ * for a misaligned MOVAPS/MOVAPD/MOVDQA or CMPXCHG16B, #UD for MOVNTI or
+ * CMPXCHG8B with a register operand.
  * Encodings that are not one of the instructions above (including invalid
  * ones such as 82 in 64-bit mode) are KVMPP_EMUL_UNHANDLEABLE, not #UD.
  *
