@@ -80,7 +80,11 @@ static void svm_enter_guest(struct kvmpp_vcpu *vcpu)
  * An event the guest was receiving when it exited is delivered again at the
  * next entry: an external interrupt goes back to the pending one, an exception
  * or NMI straight to the VMCB. A software interrupt is not: RIP still points
- * at the INT instruction, which runs again.
+ * at the INT instruction, which runs again. Nor are #BP and #OF: only INT3
+ * and INTO raise them, and SVM reports those as exceptions (EXITINTINFO has
+ * no software-exception type) with RIP still at the instruction; injected as
+ * exceptions they would push the instruction's own address as the return
+ * address, and the handler would return into a second INT3.
  */
 static void svm_requeue_interrupted_event(struct kvmpp_vcpu *vcpu, struct vmcb_control_area *ctl)
 {
@@ -91,6 +95,13 @@ static void svm_requeue_interrupted_event(struct kvmpp_vcpu *vcpu, struct vmcb_c
 		return;
 	switch (info & SVM_EXITINTINFO_TYPE_MASK) {
 	case SVM_EXITINTINFO_TYPE_SOFT:
+		break;
+	case SVM_EXITINTINFO_TYPE_EXEPT:
+		if ((info & SVM_EXITINTINFO_VEC_MASK) == BP_VECTOR ||
+		    (info & SVM_EXITINTINFO_VEC_MASK) == OF_VECTOR)
+			break;
+		ctl->event_inj = info;
+		ctl->event_inj_err = ctl->exit_int_info_err;
 		break;
 	case SVM_EXITINTINFO_TYPE_INTR:
 		vcpu->arch.pending_irq = info & SVM_EXITINTINFO_VEC_MASK;
