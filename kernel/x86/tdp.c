@@ -350,6 +350,23 @@ static int get_host_page(unsigned long hva, bool write, bool slot_writable,
 	return -EFAULT;
 }
 
+/*
+ * Marks a host page the guest may write without a host write fault. For an
+ * anonymous page outside the swap cache, folio_mark_dirty() does nothing but
+ * set the flag, so set it directly (on a fresh page this saves the page lock
+ * and a handful of calls per nested fault); any other page goes through its
+ * mapping's dirty_folio with the page locked.
+ */
+static void mark_page_dirty_for_guest(struct page *page)
+{
+	if (PageAnon(page) && !PageSwapCache(page)) {
+		if (!PageDirty(page))
+			SetPageDirty(page);
+		return;
+	}
+	set_page_dirty_lock(page);
+}
+
 /* Whether an invalidation since @seq, or one still running, covers [start, end). */
 static bool fault_is_stale(struct kvmpp_tdp *tdp, unsigned long seq,
 			   unsigned long start, unsigned long end)
@@ -414,7 +431,7 @@ int kvmpp_tdp_page_fault(struct kvmpp_vcpu *vcpu, u64 gpa, u32 access)
 	 * only after write-protecting the host PTE, which zaps this mapping.
 	 */
 	if (writable)
-		set_page_dirty_lock(page);
+		mark_page_dirty_for_guest(page);
 
 	/* The host range a 2 MiB leaf would cover; a 4 KiB one is within it. */
 	large = slot_allows_large(slot, gfn);
