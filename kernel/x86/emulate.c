@@ -19,32 +19,19 @@
 #include "emulate.h"
 
 /*
- * Architectural values, all named here:
- * - RFLAGS: Intel SDM vol. 1, 3.4.3 "EFLAGS Register"; RF: vol. 3A, 18.3.1.1.
- * - CR0.EM, CR0.TS, CR4.OSFXSR: SDM vol. 3A, 2.5 "Control Registers".
- * - Exception vectors: SDM vol. 3A, table 6-1.
+ * Architectural values come from the kernel's UAPI headers, which the CMocka
+ * tests and the fuzzer include as well: RFLAGS, CR0 and CR4 bits from
+ * <asm/processor-flags.h>, exception vectors from <asm/kvm.h>.
+ * - RF cleared on completion: Intel SDM vol. 3A, 18.3.1.1.
  * - Prefixes: SDM vol. 2A, 2.1.1 "Instruction Prefixes" and 2.2.1 "REX
  *   Prefixes" (0100WRXB).
  * - Register numbers: SDM vol. 2A, 2.1.5, tables 2-1 to 2-3 and 3.1.1.1.
  */
-#define EFL_CF		(1ull << 0)
-#define EFL_PF		(1ull << 2)
-#define EFL_AF		(1ull << 4)
-#define EFL_ZF		(1ull << 6)
-#define EFL_SF		(1ull << 7)
-#define EFL_DF		(1ull << 10)
-#define EFL_OF		(1ull << 11)
-#define EFL_RF		(1ull << 16)
-#define EFL_ARITH	(EFL_CF | EFL_PF | EFL_AF | EFL_ZF | EFL_SF | EFL_OF)
+#include <asm/kvm.h>
+#include <asm/processor-flags.h>
 
-#define CR0_EM		(1ull << 2)
-#define CR0_TS		(1ull << 3)
-#define CR4_OSFXSR	(1ull << 9)
-
-#define VEC_DE		0	/* divide error */
-#define VEC_UD		6	/* invalid opcode */
-#define VEC_NM		7	/* device not available */
-#define VEC_GP		13	/* general protection */
+#define EFL_ARITH	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | \
+			 X86_EFLAGS_SF | X86_EFLAGS_OF)
 
 #define PFX_LOCK	0xf0
 #define PFX_REPNE	0xf2
@@ -494,7 +481,7 @@ static u64 parity_flag(u64 v)
 	b ^= b >> 4;
 	b ^= b >> 2;
 	b ^= b >> 1;
-	return (b & 1) ? 0 : EFL_PF;
+	return (b & 1) ? 0 : X86_EFLAGS_PF;
 }
 
 static u64 result_flags(u64 res, unsigned int size)
@@ -502,9 +489,9 @@ static u64 result_flags(u64 res, unsigned int size)
 	u64 f = parity_flag(res);
 
 	if (!(res & size_mask(size)))
-		f |= EFL_ZF;
+		f |= X86_EFLAGS_ZF;
 	if (res & sign_bit(size))
-		f |= EFL_SF;
+		f |= X86_EFLAGS_SF;
 	return f;
 }
 
@@ -518,11 +505,11 @@ static u64 add_flags(u64 a, u64 b, u64 res, unsigned int size)
 	u64 f = result_flags(res, size);
 
 	if (carries & sign_bit(size))
-		f |= EFL_CF;
+		f |= X86_EFLAGS_CF;
 	if ((a ^ b ^ res) & NIBBLE_CARRY)
-		f |= EFL_AF;
+		f |= X86_EFLAGS_AF;
 	if ((a ^ res) & (b ^ res) & sign_bit(size))
-		f |= EFL_OF;
+		f |= X86_EFLAGS_OF;
 	return f;
 }
 
@@ -533,11 +520,11 @@ static u64 sub_flags(u64 a, u64 b, u64 res, unsigned int size)
 	u64 f = result_flags(res, size);
 
 	if (borrows & sign_bit(size))
-		f |= EFL_CF;
+		f |= X86_EFLAGS_CF;
 	if ((a ^ b ^ res) & NIBBLE_CARRY)
-		f |= EFL_AF;
+		f |= X86_EFLAGS_AF;
 	if ((a ^ b) & (a ^ res) & sign_bit(size))
-		f |= EFL_OF;
+		f |= X86_EFLAGS_OF;
 	return f;
 }
 
@@ -549,7 +536,7 @@ static void set_flags(struct emul *e, u64 which, u64 f)
 /* @op on @a and @b of @size bytes: the result, and the flags set. */
 static u64 alu(struct emul *e, unsigned int op, u64 a, u64 b, unsigned int size)
 {
-	u64 m = size_mask(size), carry = (e->rflags & EFL_CF) ? 1 : 0, res;
+	u64 m = size_mask(size), carry = (e->rflags & X86_EFLAGS_CF) ? 1 : 0, res;
 
 	a &= m;
 	b &= m;
@@ -596,7 +583,7 @@ static int fetch_more(struct emul *e)
 	int r;
 
 	if (have == KVMPP_EMUL_MAX_INSN)
-		return raise_exception(e, VEC_GP, true);	/* longer than 15 bytes: #GP(0) */
+		return raise_exception(e, GP_VECTOR, true);	/* longer than 15 bytes: #GP(0) */
 	if (long_mode64(e)) {
 		linear = ip;
 	} else {
@@ -772,14 +759,14 @@ static int check_insn(struct emul *e)
 	const struct kvmpp_emul_cpu *cpu = e->cpu;
 
 	if (in->lock && !((in->flags & D_LOCK) && in->mem))
-		return raise_exception(e, VEC_UD, false);
+		return raise_exception(e, UD_VECTOR, false);
 	if ((in->flags & D_MEM_ONLY) && !in->mem)
-		return raise_exception(e, VEC_UD, false);
+		return raise_exception(e, UD_VECTOR, false);
 	if (in->exec == EX_SSE_MOV || in->exec == EX_MOVD) {
-		if ((cpu->cr0 & CR0_EM) || (!in->mmx && !(cpu->cr4 & CR4_OSFXSR)))
-			return raise_exception(e, VEC_UD, false);
-		if (cpu->cr0 & CR0_TS)
-			return raise_exception(e, VEC_NM, false);
+		if ((cpu->cr0 & X86_CR0_EM) || (!in->mmx && !(cpu->cr4 & X86_CR4_OSFXSR)))
+			return raise_exception(e, UD_VECTOR, false);
+		if (cpu->cr0 & X86_CR0_TS)
+			return raise_exception(e, NM_VECTOR, false);
 	}
 	if (in->exec == EX_XCHG && in->mem)
 		in->lock = true;	/* XCHG with memory is always locked */
@@ -1140,7 +1127,7 @@ static int exec_cmpxchg(struct emul *e, u64 src)
 	if (r)
 		return r;
 	alu(e, ALU_CMP, acc, dst, size);
-	equal = !!(e->rflags & EFL_ZF);
+	equal = !!(e->rflags & X86_EFLAGS_ZF);
 	if (!in->mem && !equal) {
 		/* A register destination is left alone (not even zero-extended: measured). */
 		set_reg(e, REG_RAX, size, dst);
@@ -1199,11 +1186,11 @@ static int exec_generic(struct emul *e)
 		return 0;
 	case EX_INC:
 		res = (dst + 1) & size_mask(size);
-		set_flags(e, EFL_ARITH & ~EFL_CF, add_flags(dst, 1, res, size));
+		set_flags(e, EFL_ARITH & ~X86_EFLAGS_CF, add_flags(dst, 1, res, size));
 		break;
 	case EX_DEC:
 		res = (dst - 1) & size_mask(size);
-		set_flags(e, EFL_ARITH & ~EFL_CF, sub_flags(dst, 1, res, size));
+		set_flags(e, EFL_ARITH & ~X86_EFLAGS_CF, sub_flags(dst, 1, res, size));
 		break;
 	case EX_NOT:
 		res = ~dst;
@@ -1270,7 +1257,7 @@ static int exec_bt(struct emul *e)
 		value = get_reg(e, in->rm, size);
 	}
 	/* CF is the bit; OF SF AF PF are undefined and left alone; ZF is unaffected. */
-	set_flags(e, EFL_CF, (value & mask) ? EFL_CF : 0);
+	set_flags(e, X86_EFLAGS_CF, (value & mask) ? X86_EFLAGS_CF : 0);
 
 	switch (in->sub) {
 	case BT_SET:
@@ -1340,7 +1327,7 @@ static int exec_sse(struct emul *e)
 	if (in->mmx)
 		return exec_mmx(e);
 	if (in->mem && in->aligned && (la & (SSE_SIZE - 1)))
-		return raise_exception(e, VEC_GP, true);
+		return raise_exception(e, GP_VECTOR, true);
 	if (in->form & F_DST_REG) {
 		e->xmm_dst = in->reg;
 		if (in->mem)
@@ -1442,7 +1429,7 @@ static int exec_shift(struct emul *e)
 		return r;
 	if (!count)
 		return write_rm(e, size, dst, dst);
-	cf = (e->rflags & EFL_CF) ? 1 : 0;
+	cf = (e->rflags & X86_EFLAGS_CF) ? 1 : 0;
 	res = dst;
 	switch (in->sub) {
 	case SH_ROL:
@@ -1504,10 +1491,10 @@ static int exec_shift(struct emul *e)
 		break;
 	}
 	if (in->sub <= SH_RCR)
-		set_flags(e, EFL_CF | EFL_OF, (cf ? EFL_CF : 0) | (of ? EFL_OF : 0));
+		set_flags(e, X86_EFLAGS_CF | X86_EFLAGS_OF, (cf ? X86_EFLAGS_CF : 0) | (of ? X86_EFLAGS_OF : 0));
 	else
-		set_flags(e, EFL_ARITH, result_flags(res, size) | (cf ? EFL_CF : 0) |
-			  (of ? EFL_OF : 0));
+		set_flags(e, EFL_ARITH, result_flags(res, size) | (cf ? X86_EFLAGS_CF : 0) |
+			  (of ? X86_EFLAGS_OF : 0));
 	return write_rm(e, size, dst, res);
 }
 
@@ -1556,9 +1543,9 @@ static int exec_shd(struct emul *e)
 	res = double_shift(dst, src, count, size, left);
 	f = result_flags(res, size);
 	if (left ? prev & msb : prev & 1)
-		f |= EFL_CF;
+		f |= X86_EFLAGS_CF;
 	if ((prev ^ res) & msb)
-		f |= EFL_OF;
+		f |= X86_EFLAGS_OF;
 	set_flags(e, EFL_ARITH, f);
 	return write_rm(e, size, dst, res);
 }
@@ -1585,7 +1572,7 @@ static int exec_imul(struct emul *e)
 				      (long long)sign_extend(other, size), &prod);
 	if (sign_extend((u64)prod, size) != (u64)prod)
 		lost = true;
-	set_flags(e, EFL_ARITH, result_flags((u64)prod, size) | (lost ? EFL_CF | EFL_OF : 0));
+	set_flags(e, EFL_ARITH, result_flags((u64)prod, size) | (lost ? X86_EFLAGS_CF | X86_EFLAGS_OF : 0));
 	set_reg(e, in->reg, size, (u64)prod);
 	return 0;
 }
@@ -1657,13 +1644,13 @@ static int exec_muldiv(struct emul *e)
 			hi = (in->sub == MD_IMUL ? (u64)((long long)lo >> bits) : lo >> bits) & m;
 		lo &= m;
 		lost = in->sub == MD_MUL ? hi != 0 : hi != ((lo & msb) ? m : 0);
-		set_flags(e, EFL_ARITH, result_flags(lo, size) | (lost ? EFL_CF | EFL_OF : 0));
+		set_flags(e, EFL_ARITH, result_flags(lo, size) | (lost ? X86_EFLAGS_CF | X86_EFLAGS_OF : 0));
 		q = lo;
 		rem = hi;
 		break;
 	default:
 		if (!src)
-			return raise_exception(e, VEC_DE, false);
+			return raise_exception(e, DE_VECTOR, false);
 		neg_n = in->sub == MD_IDIV && (hi & msb);
 		neg_d = in->sub == MD_IDIV && (src & msb);
 		d = neg_d ? -sign_extend(src, size) : src;
@@ -1673,7 +1660,7 @@ static int exec_muldiv(struct emul *e)
 				lo = -lo;
 			}
 			if (hi >= d)
-				return raise_exception(e, VEC_DE, false);
+				return raise_exception(e, DE_VECTOR, false);
 			q = div_wide(hi, lo, d, &rem);
 		} else {
 			n = hi << bits | lo;
@@ -1683,7 +1670,7 @@ static int exec_muldiv(struct emul *e)
 			rem = n % d;
 		}
 		if (in->sub == MD_DIV ? q > m : q > (neg_n != neg_d ? msb : msb - 1))
-			return raise_exception(e, VEC_DE, false);
+			return raise_exception(e, DE_VECTOR, false);
 		q = (neg_n != neg_d ? -q : q) & m;
 		rem = (neg_n ? -rem : rem) & m;
 		break;
@@ -1700,32 +1687,32 @@ static int exec_muldiv(struct emul *e)
 /* Condition @cc (the low nibble of Jcc, SETcc, CMOVcc: SDM vol. 1, table B-1) in @rflags. */
 static bool condition(u64 rflags, unsigned int cc)
 {
-	bool sign_ne_of = !(rflags & EFL_SF) != !(rflags & EFL_OF), res;
+	bool sign_ne_of = !(rflags & X86_EFLAGS_SF) != !(rflags & X86_EFLAGS_OF), res;
 
 	switch (cc >> 1) {
 	case 0:
-		res = rflags & EFL_OF;			/* O */
+		res = rflags & X86_EFLAGS_OF;			/* O */
 		break;
 	case 1:
-		res = rflags & EFL_CF;			/* B */
+		res = rflags & X86_EFLAGS_CF;			/* B */
 		break;
 	case 2:
-		res = rflags & EFL_ZF;			/* E */
+		res = rflags & X86_EFLAGS_ZF;			/* E */
 		break;
 	case 3:
-		res = rflags & (EFL_CF | EFL_ZF);	/* BE */
+		res = rflags & (X86_EFLAGS_CF | X86_EFLAGS_ZF);	/* BE */
 		break;
 	case 4:
-		res = rflags & EFL_SF;			/* S */
+		res = rflags & X86_EFLAGS_SF;			/* S */
 		break;
 	case 5:
-		res = rflags & EFL_PF;			/* P */
+		res = rflags & X86_EFLAGS_PF;			/* P */
 		break;
 	case 6:
 		res = sign_ne_of;			/* L */
 		break;
 	default:
-		res = sign_ne_of || (rflags & EFL_ZF);	/* LE */
+		res = sign_ne_of || (rflags & X86_EFLAGS_ZF);	/* LE */
 		break;
 	}
 	return (cc & 1) ? !res : res;			/* odd: the negation */
@@ -1776,14 +1763,14 @@ static int exec_cmpxchg8b(struct emul *e)
 	int r;
 
 	if (size == SSE_SIZE && (la & (SSE_SIZE - 1)))
-		return raise_exception(e, VEC_GP, true);
+		return raise_exception(e, GP_VECTOR, true);
 	r = read_mem(e, la, old, size);
 	if (r)
 		return r;
 	lo = load_le(old, half);
 	hi = load_le(old + half, half);
 	equal = lo == get_reg(e, REG_RAX, half) && hi == get_reg(e, REG_RDX, half);
-	set_flags(e, EFL_ZF, equal ? EFL_ZF : 0);
+	set_flags(e, X86_EFLAGS_ZF, equal ? X86_EFLAGS_ZF : 0);
 	if (equal) {
 		store_le(new, get_reg(e, REG_RBX, half), half);
 		store_le(new + half, get_reg(e, REG_RCX, half), half);
@@ -1803,7 +1790,7 @@ static void string_step(struct emul *e, unsigned int reg)
 	const struct kvmpp_emul_insn *in = e->in;
 	u64 v = e->gprs[reg];
 
-	v = (e->rflags & EFL_DF) ? v - in->op_size : v + in->op_size;
+	v = (e->rflags & X86_EFLAGS_DF) ? v - in->op_size : v + in->op_size;
 	set_reg(e, reg, in->addr_size, v);
 }
 
@@ -1867,7 +1854,7 @@ static bool string_done(const struct emul *e)
 	if (in->sub != STR_CMPS && in->sub != STR_SCAS)
 		return false;
 	/* REPE stops on inequality, REPNE on equality. */
-	return in->rep == PFX_REP ? !(e->rflags & EFL_ZF) : !!(e->rflags & EFL_ZF);
+	return in->rep == PFX_REP ? !(e->rflags & X86_EFLAGS_ZF) : !!(e->rflags & X86_EFLAGS_ZF);
 }
 
 static u64 next_rip(const struct emul *e)
@@ -1889,7 +1876,7 @@ static void commit(struct emul *e, bool complete)
 	}
 	if (complete) {
 		cpu->rip = next_rip(e);
-		cpu->rflags &= ~EFL_RF;
+		cpu->rflags &= ~X86_EFLAGS_RF;
 	}
 }
 
@@ -1951,7 +1938,7 @@ static int run(struct emul *e)
 		if (string && in->rep && !(e->cpu->gprs[REG_RCX] & size_mask(in->addr_size))) {
 			/* REP with a zero count: nothing but RIP. */
 			e->cpu->rip = next_rip(e);
-			e->cpu->rflags &= ~EFL_RF;
+			e->cpu->rflags &= ~X86_EFLAGS_RF;
 			kvmpp_emul_reset(c);
 			return KVMPP_EMUL_DONE;
 		}

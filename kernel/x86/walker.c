@@ -8,10 +8,12 @@
 #include "walker.h"
 
 /*
- * Architectural bits, all named here:
- * - CR0, CR4: Intel SDM vol. 3A, 2.5 "Control Registers".
+ * Architectural bits. CR0, CR4 and RFLAGS come from the kernel's UAPI
+ * <asm/processor-flags.h>, which the CMocka tests include as well. What the
+ * UAPI headers do not have is named here (the kernel's own names, in
+ * <asm/msr-index.h> and <asm/pgtable_types.h>, are not usable from the tests):
  * - IA32_EFER: SDM vol. 3A, 2.2.1 "Extended Feature Enable Register".
- * - RFLAGS.AC: SDM vol. 1, 3.4.3.3 "System Flags and IOPL Field".
+ * - CR4.PKS: SDM vol. 3A, 2.5 "Control Registers".
  * - Paging-structure entries: SDM vol. 3A, 4.3 (32-bit paging, tables 4-4 to
  *   4-6), 4.4 (PAE paging, tables 4-8 to 4-11) and 4.5 (4-level and 5-level
  *   paging, tables 4-14 to 4-20). P, R/W, U/S, A, PS and XD sit at the same
@@ -20,18 +22,11 @@
  * - PKRU and IA32_PKRS: SDM vol. 3A, 4.6.2 "Protection Keys": for key i,
  *   bit 2i is access-disable and bit 2i+1 write-disable.
  */
-#define WALK_CR0_WP		(1ull << 16)
-#define WALK_CR0_PG		(1ull << 31)
-#define WALK_CR4_PSE		(1ull << 4)
-#define WALK_CR4_PAE		(1ull << 5)
-#define WALK_CR4_LA57		(1ull << 12)
-#define WALK_CR4_SMEP		(1ull << 20)
-#define WALK_CR4_SMAP		(1ull << 21)
-#define WALK_CR4_PKE		(1ull << 22)
+#include <asm/processor-flags.h>
+
 #define WALK_CR4_PKS		(1ull << 24)
 #define WALK_EFER_LMA		(1ull << 10)
 #define WALK_EFER_NXE		(1ull << 11)
-#define WALK_RFLAGS_AC		(1ull << 18)
 
 #define WALK_PTE_P		(1ull << 0)
 #define WALK_PTE_RW		(1ull << 1)
@@ -141,7 +136,7 @@ static bool can_map_page(const struct walk *w, int level)
 {
 	switch (w->fmt) {
 	case WALK_32BIT:
-		return level == 2 && (w->mode->cr4 & WALK_CR4_PSE);
+		return level == 2 && (w->mode->cr4 & X86_CR4_PSE);
 	case WALK_PAE:
 		return level == 2;
 	default:
@@ -259,7 +254,7 @@ static int fault(const struct walk *w, struct kvmpp_walk_result *res, u32 cause)
 		ec |= KVMPP_PF_WRITE;
 	if (w->user)
 		ec |= KVMPP_PF_USER;
-	if (w->fetch && (w->nx || (w->mode->cr4 & WALK_CR4_SMEP)))
+	if (w->fetch && (w->nx || (w->mode->cr4 & X86_CR4_SMEP)))
 		ec |= KVMPP_PF_FETCH;
 	res->error_code = ec;
 	return KVMPP_WALK_FAULT;
@@ -280,7 +275,7 @@ static bool pkey_denies(const struct walk *w, u64 leaf)
 
 	if (w->fetch || !long_mode(w))
 		return false;
-	if (w->user_page && (m->cr4 & WALK_CR4_PKE))
+	if (w->user_page && (m->cr4 & X86_CR4_PKE))
 		keys = m->pkru;
 	else if (!w->user_page && (m->cr4 & WALK_CR4_PKS))
 		keys = m->pkrs;
@@ -290,7 +285,7 @@ static bool pkey_denies(const struct walk *w, u64 leaf)
 	if (keys & (1u << (2 * key)))
 		return true;
 	return (keys & (1u << (2 * key + 1))) && w->write &&
-	       (w->user || (m->cr0 & WALK_CR0_WP));
+	       (w->user || (m->cr0 & X86_CR0_WP));
 }
 
 /*
@@ -307,13 +302,13 @@ static u32 rights_violation(const struct walk *w, u64 leaf)
 		denied = !w->user_page || (w->write && !w->writable) ||
 			 (w->fetch && w->xd);
 	} else if (w->fetch) {
-		denied = w->xd || (w->user_page && (m->cr4 & WALK_CR4_SMEP));
+		denied = w->xd || (w->user_page && (m->cr4 & X86_CR4_SMEP));
 	} else {
 		/* SMAP: RFLAGS.AC lifts it for explicit accesses only. */
-		bool smap = (m->cr4 & WALK_CR4_SMAP) && w->user_page &&
-			    (w->implicit || !(m->rflags & WALK_RFLAGS_AC));
+		bool smap = (m->cr4 & X86_CR4_SMAP) && w->user_page &&
+			    (w->implicit || !(m->rflags & X86_EFLAGS_AC));
 
-		denied = smap || (w->write && !w->writable && (m->cr0 & WALK_CR0_WP));
+		denied = smap || (w->write && !w->writable && (m->cr0 & X86_CR0_WP));
 	}
 	if (pkey_denies(w, leaf))
 		return KVMPP_PF_PRESENT | KVMPP_PF_PK;
@@ -440,7 +435,7 @@ int kvmpp_walk(const struct kvmpp_walk_ops *ops,
 		return -EINVAL;
 	w.user = mode->cpl == 3 && !w.implicit;
 
-	if (!(mode->cr0 & WALK_CR0_PG)) {
+	if (!(mode->cr0 & X86_CR0_PG)) {
 		/* Linear is physical; without paging the CPU is not in long mode. */
 		res->gpa = (u32)gva;
 		res->page_size = WALK_PAGE_SIZE;
@@ -449,14 +444,14 @@ int kvmpp_walk(const struct kvmpp_walk_ops *ops,
 		return 0;
 	}
 
-	if (!(mode->cr4 & WALK_CR4_PAE)) {
+	if (!(mode->cr4 & X86_CR4_PAE)) {
 		if (mode->efer & WALK_EFER_LMA)
 			return -EINVAL;	/* no such CPU state */
 		w.fmt = WALK_32BIT;
 	} else if (!(mode->efer & WALK_EFER_LMA)) {
 		w.fmt = WALK_PAE;
 	} else {
-		w.fmt = (mode->cr4 & WALK_CR4_LA57) ? WALK_5LEVEL : WALK_4LEVEL;
+		w.fmt = (mode->cr4 & X86_CR4_LA57) ? WALK_5LEVEL : WALK_4LEVEL;
 	}
 
 	if (long_mode(&w)) {
