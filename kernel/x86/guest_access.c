@@ -13,9 +13,36 @@
 #include "../core/kvmpp.h"
 #include "walker.h"
 
-static int walk_read(void *ctx, u64 gpa, void *buf, int len)
+/*
+ * The walker's view of guest memory during one walk: the memslots under one
+ * SRCU read section for the whole walk (not one per table entry), and the
+ * slot of the last entry read, which the next level's table is usually in.
+ */
+struct walk_ctx {
+	struct kvmpp_vm *vm;
+	const struct kvmpp_memslots *slots;
+	const struct kvmpp_memslot *slot;	/* last one found, or NULL */
+};
+
+static int walk_read(void *opaque, u64 gpa, void *buf, int len)
 {
-	return kvmpp_read_guest(ctx, gpa, buf, len);
+	struct walk_ctx *w = opaque;
+	u64 gfn = gpa >> PAGE_SHIFT;
+	void __user *hva;
+
+	/* Anything but an aligned entry (the PAE PDPTEs) takes the general path. */
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		return kvmpp_read_guest(w->vm, gpa, buf, len);
+	if (current->mm != w->vm->mm)
+		return -EFAULT;
+	if (!w->slot || gfn - w->slot->base_gfn >= w->slot->npages) {
+		w->slot = kvmpp_memslot_find(w->slots, gfn);
+		if (!w->slot)
+			return -EFAULT;
+	}
+	hva = kvmpp_memslot_hva(w->slot, gpa);
+	return len == 8 ? get_user(*(u64 *)buf, (u64 __user *)hva) :
+			  get_user(*(u32 *)buf, (u32 __user *)hva);
 }
 
 /*
@@ -68,18 +95,36 @@ out:
 }
 
 /* Accessed/dirty updates: compare-and-exchange on the guest page itself. */
-static int walk_cmpxchg(void *ctx, u64 gpa, u64 old, u64 new, int len)
+static int walk_cmpxchg(void *opaque, u64 gpa, u64 old, u64 new, int len)
 {
+	struct walk_ctx *w = opaque;
 	int r;
 
 	if (len == 4) {
 		u32 old32 = old, new32 = new;
 
-		r = kvmpp_x86_cmpxchg_gpa(ctx, gpa, &old32, &new32, 4);
+		r = kvmpp_x86_cmpxchg_gpa(w->vm, gpa, &old32, &new32, 4);
 	} else {
-		r = kvmpp_x86_cmpxchg_gpa(ctx, gpa, &old, &new, len);
+		r = kvmpp_x86_cmpxchg_gpa(w->vm, gpa, &old, &new, len);
 	}
 	return r == -ENOENT ? -EFAULT : r;
+}
+
+/* kvmpp_walk() through @vm's memory, in one SRCU read section. */
+static int walk_guest(struct kvmpp_vm *vm, const struct kvmpp_walk_mode *mode, u64 gva,
+		      u32 access, struct kvmpp_walk_result *res)
+{
+	struct walk_ctx w = { .vm = vm };
+	const struct kvmpp_walk_ops ops = {
+		.ctx = &w, .read = walk_read, .cmpxchg = walk_cmpxchg,
+	};
+	int idx, r;
+
+	idx = srcu_read_lock(&vm->mem.srcu);
+	w.slots = srcu_dereference(vm->mem.slots, &vm->mem.srcu);
+	r = kvmpp_walk(&ops, mode, gva, access, res);
+	srcu_read_unlock(&vm->mem.srcu, idx);
+	return r;
 }
 
 /* The vCPU's paging state, as the walker takes it. */
@@ -100,13 +145,10 @@ void kvmpp_x86_walk_mode(struct kvmpp_vcpu *vcpu, struct kvmpp_walk_mode *mode)
 int kvmpp_x86_translate_in(struct kvmpp_vcpu *vcpu, const struct kvmpp_walk_mode *mode,
 			   u64 gva, u32 access, u64 *gpa)
 {
-	const struct kvmpp_walk_ops ops = {
-		.ctx = vcpu->vm, .read = walk_read, .cmpxchg = walk_cmpxchg,
-	};
 	struct kvmpp_walk_result res;
 	int r;
 
-	r = kvmpp_walk(&ops, mode, gva, access, &res);
+	r = walk_guest(vcpu->vm, mode, gva, access, &res);
 	switch (r) {
 	case 0:
 		*gpa = res.gpa;
@@ -141,9 +183,6 @@ int kvmpp_x86_translate(struct kvmpp_vcpu *vcpu, u64 gva, u32 access, u64 *gpa)
  */
 long kvmpp_x86_ioctl_translate(struct kvmpp_vcpu *vcpu, void __user *argp)
 {
-	const struct kvmpp_walk_ops ops = {
-		.ctx = vcpu->vm, .read = walk_read, .cmpxchg = walk_cmpxchg,
-	};
 	struct kvm_translation tr;
 	struct kvmpp_walk_mode mode;
 	struct kvmpp_walk_result res;
@@ -165,7 +204,7 @@ long kvmpp_x86_ioctl_translate(struct kvmpp_vcpu *vcpu, void __user *argp)
 		/* KVM's walk ignores the address bits above the top level's index. */
 		if (mode.efer & EFER_LMA)
 			gva = mode.cr4 & X86_CR4_LA57 ? sign_extend64(gva, 56) : sign_extend64(gva, 47);
-		r = kvmpp_walk(&ops, &mode, gva, 0, &res);
+		r = walk_guest(vcpu->vm, &mode, gva, 0, &res);
 		if (r < 0 && r != -EAGAIN)
 			return r;
 		tr.physical_address = r ? KVMPP_INVALID_GPA : res.gpa;
