@@ -1687,35 +1687,13 @@ static int exec_muldiv(struct emul *e)
 /* Condition @cc (the low nibble of Jcc, SETcc, CMOVcc: SDM vol. 1, table B-1) in @rflags. */
 static bool condition(u64 rflags, unsigned int cc)
 {
-	bool sign_ne_of = !(rflags & X86_EFLAGS_SF) != !(rflags & X86_EFLAGS_OF), res;
+	const bool of = rflags & X86_EFLAGS_OF, cf = rflags & X86_EFLAGS_CF;
+	const bool zf = rflags & X86_EFLAGS_ZF, sf = rflags & X86_EFLAGS_SF;
+	const bool pf = rflags & X86_EFLAGS_PF;
+	/* The even conditions: O, B, E, BE, S, P, L, LE; an odd one is the negation. */
+	const bool even[8] = { of, cf, zf, cf || zf, sf, pf, sf != of, zf || sf != of };
 
-	switch (cc >> 1) {
-	case 0:
-		res = rflags & X86_EFLAGS_OF;			/* O */
-		break;
-	case 1:
-		res = rflags & X86_EFLAGS_CF;			/* B */
-		break;
-	case 2:
-		res = rflags & X86_EFLAGS_ZF;			/* E */
-		break;
-	case 3:
-		res = rflags & (X86_EFLAGS_CF | X86_EFLAGS_ZF);	/* BE */
-		break;
-	case 4:
-		res = rflags & X86_EFLAGS_SF;			/* S */
-		break;
-	case 5:
-		res = rflags & X86_EFLAGS_PF;			/* P */
-		break;
-	case 6:
-		res = sign_ne_of;			/* L */
-		break;
-	default:
-		res = sign_ne_of || (rflags & X86_EFLAGS_ZF);	/* LE */
-		break;
-	}
-	return (cc & 1) ? !res : res;			/* odd: the negation */
+	return even[(cc >> 1) & 7] != (cc & 1);
 }
 
 /* SETcc r/m8: a write of 0 or 1 (nothing read; the ModRM reg field is ignored). */
