@@ -11,11 +11,9 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
-#include <asm/kvm_vcpu_regs.h>
 #include <asm/nospec-branch.h>
 
-#define WORD_SIZE 8
-#define GPR(n) (__VCPU_REGS_##n * WORD_SIZE)
+#include "../x86/vmenter_gprs.h"
 
 	.section .noinstr.text, "ax"
 
@@ -57,35 +55,14 @@ SYM_FUNC_START(kvmpp_svm_vmenter)
 
 	/* Host RSP and RAX are back; the guest's GPRs are live. */
 	mov 16(%rsp), %rax
-	mov %rcx, GPR(RCX)(%rax)
-	mov %rdx, GPR(RDX)(%rax)
-	mov %rbx, GPR(RBX)(%rax)
-	mov %rbp, GPR(RBP)(%rax)
-	mov %rsi, GPR(RSI)(%rax)
-	mov %rdi, GPR(RDI)(%rax)
-	mov %r8, GPR(R8)(%rax)
-	mov %r9, GPR(R9)(%rax)
-	mov %r10, GPR(R10)(%rax)
-	mov %r11, GPR(R11)(%rax)
-	mov %r12, GPR(R12)(%rax)
-	mov %r13, GPR(R13)(%rax)
-	mov %r14, GPR(R14)(%rax)
-	mov %r15, GPR(R15)(%rax)
+	KVMPP_SAVE_GUEST_GPRS
 
 	mov 8(%rsp), %rax
 	vmsave %rax
 	mov 0(%rsp), %rax
 	vmload %rax
 
-	/* Leave no guest value in a register the host might speculate on. */
-	xor %ecx, %ecx
-	xor %edx, %edx
-	xor %esi, %esi
-	xor %edi, %edi
-	xor %r8d, %r8d
-	xor %r9d, %r9d
-	xor %r10d, %r10d
-	xor %r11d, %r11d
+	KVMPP_CLEAR_GUEST_GPRS
 
 	add $24, %rsp
 	pop %rbx

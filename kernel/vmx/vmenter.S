@@ -16,15 +16,12 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
-#include <asm/kvm_vcpu_regs.h>
 #include <asm/nospec-branch.h>
 #include <asm/segment.h>
 #include <asm/unwind_hints.h>
 
+#include "../x86/vmenter_gprs.h"
 #include "vmenter.h"
-
-#define WORD_SIZE 8
-#define GPR(n) (__VCPU_REGS_##n * WORD_SIZE)
 
 	.section .noinstr.text, "ax"
 
@@ -86,20 +83,7 @@ SYM_INNER_LABEL(kvmpp_vmx_vmexit, SYM_L_GLOBAL)
 	/* RSP is ours again, every other register still the guest's. */
 	push %rax
 	mov 8(%rsp), %rax
-	mov %rcx, GPR(RCX)(%rax)
-	mov %rdx, GPR(RDX)(%rax)
-	mov %rbx, GPR(RBX)(%rax)
-	mov %rbp, GPR(RBP)(%rax)
-	mov %rsi, GPR(RSI)(%rax)
-	mov %rdi, GPR(RDI)(%rax)
-	mov %r8, GPR(R8)(%rax)
-	mov %r9, GPR(R9)(%rax)
-	mov %r10, GPR(R10)(%rax)
-	mov %r11, GPR(R11)(%rax)
-	mov %r12, GPR(R12)(%rax)
-	mov %r13, GPR(R13)(%rax)
-	mov %r14, GPR(R14)(%rax)
-	mov %r15, GPR(R15)(%rax)
+	KVMPP_SAVE_GUEST_GPRS
 	pop GPR(RAX)(%rax)
 
 	/*
@@ -115,15 +99,7 @@ SYM_INNER_LABEL(kvmpp_vmx_vmexit, SYM_L_GLOBAL)
 	mov $1, %eax
 
 .Lout:
-	/* Leave no guest value in a register the host might speculate on. */
-	xor %ecx, %ecx
-	xor %edx, %edx
-	xor %esi, %esi
-	xor %edi, %edi
-	xor %r8d, %r8d
-	xor %r9d, %r9d
-	xor %r10d, %r10d
-	xor %r11d, %r11d
+	KVMPP_CLEAR_GUEST_GPRS
 
 	add $8, %rsp
 	pop %rbx
