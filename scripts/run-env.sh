@@ -5,7 +5,7 @@
 #   ENV     kvmpp-svm | reference-svm   (QEMU TCG, -cpu max, 2 CPUs: SVM + NPT)
 #           kvmpp-vmx | reference-vmx   (Bochs corei7_skylake_x, 1 CPU: VMX + EPT)
 #   FILTER  comma-separated globs on test ids (default: every test), e.g. 'system.*'
-#   KVMPP_REPEAT=N  runs the selected selftests N times over (rare failures)
+#   KVMPP_REPEAT=N  runs the selected tests N times over (rare failures)
 #
 # Expects `make build` to have run (modules, selftests, initramfs). Prints each test
 # result as it arrives; writes "PASSED FAILED SKIPPED" to build/run/ENV/result.
