@@ -262,7 +262,6 @@ static int copy_out(void __user *hva, size_t offset, size_t n, void *buf)
 static int read_guest_word(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len)
 {
 	const struct kvmpp_memslot *slot;
-	void __user *hva;
 	int idx, r = -EFAULT;
 
 	if (current->mm != vm->mm)
@@ -270,11 +269,8 @@ static int read_guest_word(struct kvmpp_vm *vm, u64 gpa, void *buf, size_t len)
 	idx = srcu_read_lock(&vm->mem.srcu);
 	slot = kvmpp_memslot_find(srcu_dereference(vm->mem.slots, &vm->mem.srcu),
 				  gpa >> KVMPP_GFN_SHIFT);
-	if (slot) {
-		hva = kvmpp_memslot_hva(slot, gpa);
-		r = len == 8 ? get_user(*(u64 *)buf, (u64 __user *)hva) :
-			       get_user(*(u32 *)buf, (u32 __user *)hva);
-	}
+	if (slot)
+		r = kvmpp_memslot_read_word(slot, gpa, buf, len);
 	srcu_read_unlock(&vm->mem.srcu, idx);
 	return r;
 }

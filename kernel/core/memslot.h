@@ -10,6 +10,7 @@
 #include <linux/mutex.h>
 #include <linux/srcu.h>
 #include <linux/types.h>
+#include <linux/uaccess.h>
 #include <linux/xarray.h>
 
 #include "memslot_check.h"
@@ -58,6 +59,20 @@ static inline void __user *kvmpp_memslot_hva(const struct kvmpp_memslot *slot, u
 {
 	return (void __user *)(slot->userspace_addr +
 			       (gpa - (slot->base_gfn << KVMPP_GFN_SHIFT)));
+}
+
+/*
+ * An aligned @len (4 or 8) byte read of @gpa, which @slot contains, such as a
+ * page-table entry: get_user, cheaper than a copy for one word. The caller
+ * holds the VM's SRCU and runs in the VM's mm. 0 or -EFAULT.
+ */
+static inline int kvmpp_memslot_read_word(const struct kvmpp_memslot *slot, u64 gpa,
+					  void *buf, size_t len)
+{
+	void __user *hva = kvmpp_memslot_hva(slot, gpa);
+
+	return len == 8 ? get_user(*(u64 *)buf, (u64 __user *)hva) :
+			  get_user(*(u32 *)buf, (u32 __user *)hva);
 }
 
 /*

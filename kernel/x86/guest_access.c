@@ -28,7 +28,6 @@ static int walk_read(void *opaque, u64 gpa, void *buf, int len)
 {
 	struct walk_ctx *w = opaque;
 	u64 gfn = gpa >> PAGE_SHIFT;
-	void __user *hva;
 
 	/* Anything but an aligned entry (the PAE PDPTEs) takes the general path. */
 	if ((len != 4 && len != 8) || (gpa & (len - 1)))
@@ -40,9 +39,7 @@ static int walk_read(void *opaque, u64 gpa, void *buf, int len)
 		if (!w->slot)
 			return -EFAULT;
 	}
-	hva = kvmpp_memslot_hva(w->slot, gpa);
-	return len == 8 ? get_user(*(u64 *)buf, (u64 __user *)hva) :
-			  get_user(*(u32 *)buf, (u32 __user *)hva);
+	return kvmpp_memslot_read_word(w->slot, gpa, buf, len);
 }
 
 /*
