@@ -96,16 +96,14 @@ static void svm_requeue_interrupted_event(struct kvmpp_vcpu *vcpu, struct vmcb_c
 	switch (info & SVM_EXITINTINFO_TYPE_MASK) {
 	case SVM_EXITINTINFO_TYPE_SOFT:
 		break;
+	case SVM_EXITINTINFO_TYPE_INTR:
+		vcpu->arch.pending_irq = info & SVM_EXITINTINFO_VEC_MASK;
+		break;
 	case SVM_EXITINTINFO_TYPE_EXEPT:
 		if ((info & SVM_EXITINTINFO_VEC_MASK) == BP_VECTOR ||
 		    (info & SVM_EXITINTINFO_VEC_MASK) == OF_VECTOR)
 			break;
-		ctl->event_inj = info;
-		ctl->event_inj_err = ctl->exit_int_info_err;
-		break;
-	case SVM_EXITINTINFO_TYPE_INTR:
-		vcpu->arch.pending_irq = info & SVM_EXITINTINFO_VEC_MASK;
-		break;
+		fallthrough;
 	default:
 		ctl->event_inj = info;
 		ctl->event_inj_err = ctl->exit_int_info_err;
